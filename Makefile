@@ -1,0 +1,38 @@
+# make demo  - create .venv if missing, install, dream the sample clip, print where the result is
+# make test  - create .venv if missing, install with test extras, run the whole suite
+# make bench - benchmark figures (not timed tests)
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_OUT ?= out/demo.mp4
+
+.PHONY: demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+samples/pan.mp4: samples/make_samples.py samples/workshop.png samples/lab.png | $(VENV)/.installed
+	$(BIN)/python samples/make_samples.py $@
+
+demo: $(VENV)/.installed samples/pan.mp4
+	@mkdir -p $(dir $(DEMO_OUT))
+	$(BIN)/dreamvideo dream samples/pan.mp4 $(DEMO_OUT) --json-report $(DEMO_OUT:.mp4=.json)
+	@echo "the dreamed clip is at $(abspath $(DEMO_OUT)) (report: $(abspath $(DEMO_OUT:.mp4=.json)))"
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q
+
+bench: $(VENV)/.installed-test samples/pan.mp4
+	$(BIN)/python benchmarks/coherence.py
+
+clean:
+	rm -rf out samples/pan.mp4 .pytest_cache

@@ -1,0 +1,317 @@
+"""Typed settings shared by the CLI and the Python API, TOML presets, validation.
+
+An option exists once, here. Precedence: a command-line flag beats a preset,
+which beats the default in these dataclasses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import typing
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError
+
+__all__ = [
+    "DreamSettings",
+    "FrameRange",
+    "VideoSettings",
+    "build_settings",
+    "list_presets",
+    "load_preset",
+    "parse_channels",
+    "parse_frame_range",
+    "parse_layers",
+    "parse_size",
+]
+
+
+@dataclass(frozen=True)
+class FrameRange:
+    """Inclusive range of 0-based decode indices, ``A-B`` on the command line."""
+
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        if self.start < 0 or self.end < self.start:
+            raise ConfigError(f"bad frame range {self}: need 0 <= A <= B")
+
+    def __len__(self) -> int:
+        return self.end - self.start + 1
+
+    def __contains__(self, index: object) -> bool:
+        return isinstance(index, int) and self.start <= index <= self.end
+
+    def __str__(self) -> str:
+        return f"{self.start}-{self.end}"
+
+
+def parse_frame_range(text: str) -> FrameRange:
+    """Parse ``A-B`` (inclusive, 0-based) or a single frame ``A``.
+
+    Raises:
+        ConfigError: for anything else, or a reversed range.
+    """
+    m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", text)
+    if not m:
+        raise ConfigError(
+            f"bad frame range {text!r}", hint="use A-B, inclusive and 0-based, e.g. 0-99"
+        )
+    start = int(m[1])
+    end = int(m[2]) if m[2] is not None else start
+    if end < start:
+        raise ConfigError(f"bad frame range {text!r}: it is reversed ({start} > {end})")
+    return FrameRange(start, end)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """Parse ``WxH`` into ``(width, height)``.
+
+    Raises:
+        ConfigError: unless both are positive integers.
+    """
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not m or int(m[1]) == 0 or int(m[2]) == 0:
+        raise ConfigError(f"bad size {text!r}", hint="use WxH, e.g. 1280x720")
+    return int(m[1]), int(m[2])
+
+
+# ---------------------------------------------------------------------------
+# Layers and channels
+
+LayerWeights = tuple[tuple[str, float], ...]
+
+
+def parse_layers(text: str) -> LayerWeights:
+    """Parse ``NAME[:W],...`` into ``((name, weight), ...)``; weight defaults to 1.
+
+    Raises:
+        ConfigError: on an empty name or a weight that is not a number.
+    """
+    result = []
+    for part in text.split(","):
+        name, _, weight = part.strip().partition(":")
+        name = name.strip()
+        if not name:
+            raise ConfigError(f"bad --layers {text!r}", hint="use NAME[:WEIGHT],... e.g. blocks.10:1,blocks.6:0.5")
+        try:
+            value = float(weight) if weight.strip() else 1.0
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise ConfigError(f"bad weight {weight!r} for layer {name!r} in --layers")
+        result.append((name, value))
+    return tuple(result)
+
+
+def parse_channels(text: str) -> tuple[int, ...]:
+    """Parse a channel list ``3,7,10-12`` into ``(3, 7, 10, 11, 12)``.
+
+    Raises:
+        ConfigError: on anything that is not a list of indices and inclusive ranges.
+    """
+    channels: list[int] = []
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not m or (m[2] is not None and int(m[2]) < int(m[1])):
+            raise ConfigError(f"bad --channels {text!r}", hint="use indices and inclusive ranges, e.g. 3,7,10-12")
+        channels.extend(range(int(m[1]), int(m[2] or m[1]) + 1))
+    return tuple(dict.fromkeys(channels))
+
+
+# ---------------------------------------------------------------------------
+# Settings
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+FLOWS = ("farneback", "dis", "none")
+CODECS = ("h264", "h265", "prores")
+
+
+@dataclass
+class DreamSettings:
+    """What to dream and how: the dream options of every command.
+
+    ``layers`` is ``NAME[:W],...`` (None: the model's default layer); ``channels``
+    restricts the layer objectives to those channel indices; ``guide`` is an image
+    whose features the dream moves towards; ``logit`` maximises one class logit.
+    ``step_size`` is in units of the [0, 1] pixel range per step, applied to the
+    gradient normalised by its mean absolute value. ``tile`` is the largest side
+    dreamed in one piece; larger octaves are dreamed in overlapping tiles.
+    """
+
+    model: str = "efficientnet-lite0"
+    weights: str | None = None
+    layers: str | None = None
+    channels: str | None = None
+    guide: str | None = None
+    logit: int | None = None
+    octaves: int = 4
+    octave_scale: float = 1.4
+    steps: int = 10
+    step_size: float = 0.02
+    jitter: int = 32
+    smoothing: float = 0.5
+    tile: int = 512
+    seed: int = 0
+    device: str = "auto"
+
+    def validate(self) -> None:
+        """Raise ConfigError for any value out of range; parse the list options."""
+        _check(self.octaves >= 1, "--octaves must be at least 1")
+        _check(self.octave_scale > 1.0, "--octave-scale must be greater than 1")
+        _check(self.steps >= 1, "--steps must be at least 1")
+        _check(self.step_size > 0, "--step-size must be positive")
+        _check(self.jitter >= 0, "--jitter must not be negative")
+        _check(self.smoothing >= 0, "--smoothing must not be negative")
+        _check(self.tile >= 64, "--tile must be at least 64")
+        _check(self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}")
+        _check(self.logit is None or self.logit >= 0, "--logit must not be negative")
+        if self.layers is not None:
+            parse_layers(self.layers)
+        if self.channels is not None:
+            parse_channels(self.channels)
+
+
+@dataclass
+class VideoSettings:
+    """How a clip is decoded, kept coherent in time and encoded.
+
+    ``blend`` is how much of the previous frame's warped dream detail a frame
+    starts from (0: none, 1: all of it); ``refine_steps`` are the steps per octave
+    for such a frame (``steps`` serve the first frame and the one after a cut).
+    ``flow_scale`` is the fraction of the frame size the optical flow is computed at.
+    """
+
+    frames: str | None = None
+    width: int | None = None
+    size: str | None = None
+    flow: str = "farneback"
+    flow_scale: float = 0.5
+    blend: float = 0.6
+    refine_steps: int = 4
+    codec: str = "h264"
+    crf: int | None = None
+    json_report: str | None = None
+    quiet: bool = False
+
+    def validate(self) -> None:
+        """Raise ConfigError for any value out of range."""
+        _check(self.flow in FLOWS, f"--flow must be one of {', '.join(FLOWS)}")
+        _check(0 < self.flow_scale <= 1, "--flow-scale must be in (0, 1]")
+        _check(0 <= self.blend <= 1, "--blend must be in [0, 1]")
+        _check(self.refine_steps >= 0, "--refine-steps must not be negative")
+        _check(self.codec in CODECS, f"--codec must be one of {', '.join(CODECS)}")
+        _check(self.crf is None or 0 <= self.crf <= 51, "--crf must be in 0..51")
+        _check(self.width is None or self.width >= 16, "--width must be at least 16")
+        _check(self.width is None or self.size is None, "give --width or --size, not both")
+        if self.frames is not None:
+            parse_frame_range(self.frames)
+        if self.size is not None:
+            parse_size(self.size)
+
+    @property
+    def frame_range(self) -> FrameRange | None:
+        return parse_frame_range(self.frames) if self.frames is not None else None
+
+    @property
+    def frame_size(self) -> tuple[int, int] | None:
+        return parse_size(self.size) if self.size is not None else None
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+# ---------------------------------------------------------------------------
+# Presets
+
+PRESET_DIR = Path(__file__).resolve().parent.parent / "pipelines"
+
+
+def list_presets() -> dict[str, str]:
+    """Preset names in ``pipelines/`` → their one-line description."""
+    presets = {}
+    for path in sorted(PRESET_DIR.glob("*.toml")):
+        presets[path.stem] = str(_read_toml(path).get("description", ""))
+    return presets
+
+
+def load_preset(name_or_file: str) -> dict[str, dict[str, object]]:
+    """Read a preset by name (``pipelines/NAME.toml``) or path.
+
+    A preset holds ``[dream]`` and ``[video]`` tables whose keys are the field
+    names of DreamSettings and VideoSettings, and an optional ``description``.
+
+    Raises:
+        ConfigError: unknown preset, unreadable TOML, unknown table or key.
+    """
+    path = Path(name_or_file)
+    if not path.suffix:
+        path = PRESET_DIR / f"{name_or_file}.toml"
+    if not path.is_file():
+        known = ", ".join(list_presets()) or "none"
+        raise ConfigError(f"no preset {name_or_file!r}", hint=f"presets: {known}; or give a .toml file")
+    data = _read_toml(path)
+    tables = {"dream": DreamSettings, "video": VideoSettings}
+    for key, value in data.items():
+        if key == "description":
+            continue
+        if key not in tables:
+            raise ConfigError(f"preset {path.name}: unknown table {key!r}", hint="use [dream] and [video]")
+        if not isinstance(value, dict):
+            raise ConfigError(f"preset {path.name}: {key!r} must be a table ([{key}])")
+        fields = {f.name for f in dataclasses.fields(tables[key])}
+        for option in value:
+            if option not in fields:
+                raise ConfigError(f"preset {path.name}: unknown option {key}.{option}")
+    return {key: dict(data.get(key, {})) for key in tables}
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read preset {path}: {exc}") from None
+
+
+def build_settings(
+    cls: type, *, preset: dict[str, object] | None = None, overrides: dict[str, object] | None = None
+):
+    """Make a settings object: the dataclass defaults, then the preset, then flags.
+
+    ``overrides`` holds only the options the user gave (None values are ignored).
+    """
+    values: dict[str, object] = {}
+    values.update(preset or {})
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    hints = typing.get_type_hints(cls)
+    for name, value in values.items():
+        if name not in hints:
+            raise ConfigError(f"unknown option {name!r}")
+        _check_type(name, value, hints[name])
+    settings = cls(**values)
+    settings.validate()
+    return settings
+
+
+def _check_type(name: str, value: object, hint: object) -> None:
+    """Raise ConfigError unless ``value`` fits the field annotation (int is a float; bool is no int)."""
+    allowed = typing.get_args(hint) or (hint,)
+    for kind in allowed:
+        if kind is type(None) and value is None:
+            return
+        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return
+        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            return
+        if kind in (str, bool) and type(value) is kind:
+            return
+    wanted = " or ".join("none" if k is type(None) else k.__name__ for k in allowed)
+    raise ConfigError(f"option {name.replace('_', '-')}: expected {wanted}, got {value!r}")

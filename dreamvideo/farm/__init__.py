@@ -1,0 +1,1 @@
+"""Render-farm frame ranges and chunks (planned)."""

@@ -1,0 +1,59 @@
+"""Helpers shared by the io modules: source kinds, even sizes, temp paths."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from pathlib import Path
+
+import av
+
+from dreamvideo.errors import MediaError
+
+__all__ = ["is_url", "is_stream", "even", "temp_path_beside", "check_input_file", "av_reason"]
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_url(source: str) -> bool:
+    """True for ``scheme://...`` addresses that FFmpeg opens itself."""
+    return bool(_URL.match(source))
+
+
+def is_stream(source: str) -> bool:
+    """True for ``-`` (stdin/stdout) and URLs: sources that cannot seek or be renamed."""
+    return source == "-" or is_url(source)
+
+
+def even(x: float) -> int:
+    """Round to the nearest even integer, at least 2 (yuv420p needs even sizes)."""
+    return max(2, 2 * int(x / 2 + 0.5))
+
+
+def temp_path_beside(path: str | os.PathLike) -> Path:
+    """A fresh hidden name in the same folder as ``path``, keeping its suffix.
+
+    Same folder so the final ``os.replace`` is an atomic rename on one file system;
+    same suffix so tools that pick the format from the name still see it.
+    """
+    path = Path(path)
+    return path.with_name(f".{path.stem}.{secrets.token_hex(4)}.partial{path.suffix}")
+
+
+def check_input_file(path: str | os.PathLike) -> None:
+    """Raise MediaError unless ``path`` is an existing, readable file."""
+    p = Path(path)
+    if not p.exists():
+        raise MediaError(f"no such file: {p}")
+    if p.is_dir():
+        raise MediaError(f"{p} is a folder, not a file")
+    if not os.access(p, os.R_OK):
+        raise MediaError(f"cannot read {p}: permission denied")
+
+
+def av_reason(error: BaseException) -> str:
+    """FFmpeg's short reason for an error, without the file name it repeats."""
+    if isinstance(error, av.FFmpegError) and error.strerror:
+        return error.strerror
+    return str(error)

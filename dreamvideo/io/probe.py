@@ -1,0 +1,161 @@
+"""What a media file holds, for ``dreamvideo probe FILE [--json]``."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+
+from dreamvideo.errors import MediaError
+from dreamvideo.io._util import av_reason, check_input_file, is_stream
+
+__all__ = ["probe", "format_probe"]
+
+
+def probe(path: str | os.PathLike) -> dict[str, Any]:
+    """Describe a media file as a JSON-serialisable dict.
+
+    Keys: ``path``, ``format``, ``format_name``, ``duration`` (s), ``size`` (bytes),
+    ``bit_rate``, ``metadata`` and ``streams``, a list of dicts with ``index``,
+    ``type``, ``codec``, ``codec_name``, ``decoder``, ``profile``, ``bit_rate``, ``language``,
+    ``metadata``; video streams add ``width`` and ``height`` (upright, after
+    ``rotation``), ``pix_fmt``, ``rate`` (exact, e.g. ``"30000/1001"``),
+    ``average_rate``, ``time_base``, ``frame_count``, ``rotation``; audio streams add
+    ``sample_rate``, ``channels``, ``layout``, ``sample_fmt``.
+
+    Raises:
+        MediaError: the file is missing or FFmpeg cannot read it.
+    """
+    path = str(path)
+    if not is_stream(path):
+        check_input_file(path)
+    try:
+        container = av.open(path, mode="r")
+    except av.FFmpegError as e:
+        raise MediaError(f"cannot read {path}: {av_reason(e)}") from e
+    with container:
+        streams = [_stream(container, s) for s in container.streams]
+        return {
+            "path": path,
+            "format": container.format.name,
+            "format_name": container.format.long_name,
+            "duration": container.duration / av.time_base if container.duration else None,
+            "size": container.size if container.size and container.size > 0 else None,
+            "bit_rate": container.bit_rate or None,
+            "metadata": dict(container.metadata),
+            "streams": streams,
+        }
+
+
+def _ratio(value: Fraction | None) -> str | None:
+    """``"30000/1001"`` style, or None."""
+    return None if not value else f"{value.numerator}/{value.denominator}"
+
+
+def _stream(container: av.container.InputContainer, stream: av.stream.Stream) -> dict[str, Any]:
+    ctx = stream.codec_context
+    info: dict[str, Any] = {
+        "index": stream.index,
+        "type": stream.type,
+        "codec": ctx.codec.canonical_name if ctx is not None else None,
+        "codec_name": ctx.codec.long_name if ctx is not None else None,
+        "decoder": ctx.name if ctx is not None else None,
+        "profile": stream.profile,
+        "bit_rate": (ctx.bit_rate if ctx is not None else None) or None,
+        "language": stream.language,
+        "duration": float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None,
+        "metadata": dict(stream.metadata),
+    }
+    if stream.type == "video":
+        rotation = _rotation(container, stream)
+        width, height = (ctx.height, ctx.width) if rotation % 180 else (ctx.width, ctx.height)
+        info |= {
+            "width": width,
+            "height": height,
+            "pix_fmt": ctx.pix_fmt,
+            "rate": _ratio(stream.base_rate or stream.average_rate),
+            "average_rate": _ratio(stream.average_rate),
+            "time_base": _ratio(stream.time_base),
+            "frame_count": stream.frames or None,
+            "rotation": rotation,
+        }
+    elif stream.type == "audio":
+        info |= {
+            "sample_rate": ctx.sample_rate,
+            "channels": ctx.channels,
+            "layout": ctx.layout.name if ctx.layout else None,
+            "sample_fmt": ctx.format.name if ctx.format else None,
+        }
+    return info
+
+
+def _rotation(container: av.container.InputContainer, stream: av.stream.Stream) -> int:
+    """Counter-clockwise degrees (0, 90, 180, 270) that make the picture upright, from its first frame."""
+    try:
+        container.seek(0)
+    except av.FFmpegError:
+        pass
+    try:
+        first = next(container.decode(stream), None)
+    except av.FFmpegError:
+        return 0
+    degrees = first.rotation if first is not None else 0
+    if not degrees and "rotate" in stream.metadata:
+        try:
+            degrees = -float(stream.metadata["rotate"])
+        except ValueError:
+            degrees = 0
+    return round(degrees / 90) % 4 * 90
+
+
+def format_probe(info: dict[str, Any]) -> str:
+    """Human-readable lines for a ``probe`` result."""
+    head = [Path(info["path"]).name + ":", info["format_name"] or info["format"]]
+    if info["duration"] is not None:
+        head.append(f"{info['duration']:.3f} s")
+    if info["size"]:
+        head.append(_bytes(info["size"]))
+    lines = [" ".join(head[:1]) + " " + ", ".join(head[1:])]
+    for s in info["streams"]:
+        parts = [s["codec"] or "unknown"]
+        if s["profile"]:
+            parts[0] += f" ({s['profile']})"
+        if s["type"] == "video":
+            parts.append(f"{s['width']}x{s['height']}")
+            if s["pix_fmt"]:
+                parts.append(s["pix_fmt"])
+            if s["rate"]:
+                num, den = (int(x) for x in s["rate"].split("/"))
+                parts.append(f"{s['rate']} fps ({num / den:.3f})")
+            if s["average_rate"] and s["average_rate"] != s["rate"]:
+                parts.append(f"average {s['average_rate']}")
+            if s["frame_count"]:
+                parts.append(f"{s['frame_count']} frames")
+            if s["rotation"]:
+                parts.append(f"rotated {s['rotation']}° (size shown upright)")
+        elif s["type"] == "audio":
+            parts.append(f"{s['sample_rate']} Hz")
+            layout = s["layout"] if s["layout"] and "channel" not in s["layout"] else None
+            parts.append(
+                f"{s['channels']} channel{'s' if s['channels'] != 1 else ''}" + (f" ({layout})" if layout else "")
+            )
+        if s["bit_rate"]:
+            parts.append(f"{s['bit_rate'] // 1000} kb/s")
+        if s["language"] and s["language"] != "und":
+            parts.append(s["language"])
+        lines.append(f"  #{s['index']} {s['type']}: " + ", ".join(parts))
+    for key, value in info["metadata"].items():
+        lines.append(f"  {key}: {value}")
+    return "\n".join(lines)
+
+
+def _bytes(n: float) -> str:
+    units = ("B", "KB", "MB", "GB", "TB")
+    for unit in units:
+        if n < 1000 or unit == units[-1]:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")

@@ -1,0 +1,414 @@
+"""Figures that compare a dreamed video with its source (DESIGN.md, Metrics).
+
+Frames are uint8 RGB ``(H, W, 3)`` numpy arrays and values are on the 0-255
+scale. The functions stream: they hold a few frames at a time, whatever the
+length of the video.
+
+- **Warp error** (lower is steadier): for each ``t >= 1`` the flow ``b`` from
+  source frame ``t`` to ``t-1`` and ``f`` from ``t-1`` to ``t`` give the
+  consistency mask ``c``; ``E_t = Σ c·|O_t − warp(O_{t−1}, b)| / (3·Σ c)``.
+  The flow always comes from the source; it is applied to the output ``O``
+  and, as a reference, to the source itself.
+- **Strength**: mean over frames of the mean ``|O − I|``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from .errors import ConfigError
+from .io import open_video, write_image
+from .temporal.flow import FlowWorkers
+from .temporal.occlusion import consistency_mask
+from .temporal.warp import warp
+
+__all__ = [
+    "METRIC_FLOW_PARAMS",
+    "MetricsReport",
+    "warp_errors",
+    "strength",
+    "compare",
+    "compare_files",
+    "plot_warp_error",
+]
+
+# Fixed by DESIGN.md so that figures from different runs and machines compare.
+METRIC_FLOW_PARAMS: Mapping[str, Any] = MappingProxyType(
+    {
+        "pyr_scale": 0.5,
+        "levels": 4,
+        "winsize": 21,
+        "iterations": 3,
+        "poly_n": 5,
+        "poly_sigma": 1.2,
+        "flags": 0,
+    }
+)
+
+
+@dataclass
+class MetricsReport:
+    """The metrics of one source/output pair of frame sequences.
+
+    Attributes:
+        warp_error: mean of ``E_t`` over ``t >= 1`` on the output; NaN with
+            fewer than two frames or not one consistent pixel.
+        source_warp_error: the same with the source in place of the output,
+            the floor that flow errors alone give.
+        strength: mean over frames of the mean ``|O − I|``.
+        frames: number of frames compared.
+        per_frame: one dict per ``t >= 1`` with keys ``t``,
+            ``warp_error_output`` and ``warp_error_source``.
+    """
+
+    warp_error: float
+    source_warp_error: float
+    strength: float
+    frames: int
+    per_frame: list[dict[str, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict; NaN becomes ``None``."""
+        return {
+            "frames": self.frames,
+            "warp_error": _json_float(self.warp_error),
+            "source_warp_error": _json_float(self.source_warp_error),
+            "strength": _json_float(self.strength),
+            "per_frame": [
+                {key: _json_float(value) if key != "t" else value for key, value in row.items()}
+                for row in self.per_frame
+            ],
+        }
+
+
+def compare(
+    source_frames: Iterable[np.ndarray],
+    output_frames: Iterable[np.ndarray],
+    *,
+    processes: int | None = 0,
+) -> MetricsReport:
+    """Measure warp error and strength in one pass over both sequences.
+
+    Args:
+        source_frames: the source video, uint8 RGB ``(H, W, 3)`` frames.
+        output_frames: the dreamed video, same count and size.
+        processes: flow worker processes (see
+            :class:`~dreamvideo.temporal.flow.FlowWorkers`). ``0`` computes
+            the flow inline; ``None`` picks a count from the CPUs, several
+            times faster on long videos (the CLI's choice). Starting workers
+            imports the caller's ``__main__`` script (see ``FlowWorkers``),
+            which is why inline is the default. The figures do not depend on it.
+
+    Returns:
+        The :class:`MetricsReport`.
+
+    Raises:
+        ConfigError: the sequences differ in frame count or frame size.
+    """
+    strengths: list[float] = []
+    per_frame: list[dict[str, float]] = []
+    with FlowWorkers(
+        method="farneback", scale=1.0, params=METRIC_FLOW_PARAMS, processes=processes
+    ) as workers:
+        # A bounded window of flow futures keeps the workers busy and memory flat.
+        window = 2 * max(1, workers.processes)
+        pending: deque = deque()
+        prev: tuple[np.ndarray, np.ndarray] | None = None
+        for t, src, out in _frame_pairs(source_frames, output_frames):
+            strengths.append(_strength(src, out))
+            if prev is not None:
+                pending.append((t, prev, (src, out), workers.submit(prev[0], src)))
+                if len(pending) > window:
+                    per_frame.append(_warp_errors_at(*pending.popleft()))
+            prev = (src, out)
+        while pending:
+            per_frame.append(_warp_errors_at(*pending.popleft()))
+    return MetricsReport(
+        warp_error=_mean(row["warp_error_output"] for row in per_frame),
+        source_warp_error=_mean(row["warp_error_source"] for row in per_frame),
+        strength=_mean(strengths),
+        frames=len(strengths),
+        per_frame=per_frame,
+    )
+
+
+def compare_files(
+    source: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    processes: int | None = None,
+) -> MetricsReport:
+    """Compare a dreamed video file with its source, as ``dreamvideo metrics`` does.
+
+    The source is decoded at the output's size, so a dream made with
+    ``--width`` or ``--size`` is compared with the frames it started from.
+
+    Args:
+        source: the source video (a path or anything :func:`dreamvideo.io.open_video` opens).
+        output: the dreamed video.
+        processes: as in :func:`compare`; here the default uses worker processes.
+
+    Returns:
+        The :class:`MetricsReport`.
+
+    Raises:
+        MediaError: either video cannot be read.
+        ConfigError: the videos differ in frame count.
+    """
+    with open_video(os.fspath(output)) as dreamed:
+        with open_video(os.fspath(source), size=dreamed.output_size) as original:
+            return compare(
+                (frame.image for frame in original),
+                (frame.image for frame in dreamed),
+                processes=processes,
+            )
+
+
+def warp_errors(
+    source_frames: Iterable[np.ndarray],
+    output_frames: Iterable[np.ndarray],
+    *,
+    processes: int | None = 0,
+) -> list[float]:
+    """Warp error ``E_t`` of the output for each ``t >= 1``.
+
+    Args:
+        source_frames: the source video, uint8 RGB ``(H, W, 3)`` frames; the
+            flow comes from these.
+        output_frames: the dreamed video, same count and size; the flow is
+            applied to these.
+        processes: as in :func:`compare`.
+
+    Returns:
+        ``E_1 … E_{n-1}`` on the 0-255 scale; NaN for a frame with no
+        consistent pixel.
+
+    Raises:
+        ConfigError: the sequences differ in frame count or frame size.
+    """
+    report = compare(source_frames, output_frames, processes=processes)
+    return [row["warp_error_output"] for row in report.per_frame]
+
+
+def strength(source_frames: Iterable[np.ndarray], output_frames: Iterable[np.ndarray]) -> float:
+    """How much the dream changed the frames: mean over frames of mean ``|O − I|``.
+
+    Args:
+        source_frames: the source video, uint8 RGB ``(H, W, 3)`` frames.
+        output_frames: the dreamed video, same count and size.
+
+    Returns:
+        The strength on the 0-255 scale; NaN for empty sequences.
+
+    Raises:
+        ConfigError: the sequences differ in frame count or frame size.
+    """
+    return _mean(_strength(src, out) for _, src, out in _frame_pairs(source_frames, output_frames))
+
+
+def plot_warp_error(report: MetricsReport, png_path: str | os.PathLike) -> None:
+    """Draw the per-frame warp error of the source and of the dream as a PNG.
+
+    Drawn with OpenCV (960x480): axes with ticks, both curves, a legend with
+    the means. Written by :func:`dreamvideo.io.write_image`: beside the target
+    and renamed into place, so an existing file is replaced only by a complete
+    plot; the extension picks the format.
+
+    Args:
+        report: from :func:`compare`.
+        png_path: where the PNG goes.
+
+    Raises:
+        MediaError: the file cannot be written.
+    """
+    write_image(png_path, _draw_plot(report))
+
+
+def _frame_pairs(
+    source_frames: Iterable[np.ndarray], output_frames: Iterable[np.ndarray]
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    sources, outputs = iter(source_frames), iter(output_frames)
+    size = None
+    t = 0
+    while True:
+        src, out = next(sources, None), next(outputs, None)
+        if src is None and out is None:
+            return
+        if src is None or out is None:
+            shorter, longer = ("source", "output") if src is None else ("output", "source")
+            raise ConfigError(
+                f"the {shorter} has {t} frames but the {longer} has more",
+                hint="compare a dream with the exact frames it was made from (same --frames range)",
+            )
+        for name, frame in (("source", src), ("output", out)):
+            if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+                raise ValueError(
+                    f"{name} frame {t}: expected uint8 (H, W, 3), got {frame.dtype} {frame.shape}"
+                )
+        if size is None:
+            size = src.shape
+        if src.shape != size or out.shape != size:
+            raise ConfigError(
+                f"frame {t}: the source is {_wxh(src.shape)} and the output is {_wxh(out.shape)}"
+                + ("" if src.shape == size else f" (earlier source frames are {_wxh(size)})"),
+                hint="metrics compare pixel by pixel: the dream must have the source's size",
+            )
+        yield t, src, out
+        t += 1
+
+
+def _warp_errors_at(
+    t: int,
+    prev: tuple[np.ndarray, np.ndarray],
+    cur: tuple[np.ndarray, np.ndarray],
+    flows: Future,
+) -> dict[str, float]:
+    flow_cur_to_prev, flow_prev_to_cur = flows.result()
+    mask = consistency_mask(flow_cur_to_prev, flow_prev_to_cur)
+    count = int(mask.sum())
+    # Source and output share the flow: warp both in one batch.
+    prev_batch = torch.from_numpy(np.stack(prev)).permute(0, 3, 1, 2).float()
+    warped = warp(prev_batch, flow_cur_to_prev).permute(0, 2, 3, 1).numpy()
+    errors = []
+    for frame, warped_prev in zip(cur, warped):
+        diff = np.abs(frame.astype(np.float32) - warped_prev)
+        errors.append(float(diff[mask].sum()) / (3 * count) if count else math.nan)
+    return {"t": t, "warp_error_output": errors[1], "warp_error_source": errors[0]}
+
+
+def _strength(src: np.ndarray, out: np.ndarray) -> float:
+    return float(np.abs(out.astype(np.int16) - src).mean())
+
+
+def _mean(values: Iterable[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def _json_float(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _wxh(shape: tuple[int, ...]) -> str:
+    return f"{shape[1]}x{shape[0]}"
+
+
+# Plot layout, in pixels of a 960x480 RGB canvas.
+_PLOT_W, _PLOT_H = 960, 480
+_LEFT, _RIGHT, _TOP, _BOTTOM = 80, 32, 64, 64
+_SOURCE_RGB, _OUTPUT_RGB = (31, 119, 180), (255, 127, 14)
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def _draw_plot(report: MetricsReport) -> np.ndarray:
+    image = np.full((_PLOT_H, _PLOT_W, 3), 255, np.uint8)
+    x0, x1, y0, y1 = _LEFT, _PLOT_W - _RIGHT, _PLOT_H - _BOTTOM, _TOP
+    ts = [row["t"] for row in report.per_frame]
+    source = [row["warp_error_source"] for row in report.per_frame]
+    output = [row["warp_error_output"] for row in report.per_frame]
+    curves = [
+        ("source", _SOURCE_RGB, source, report.source_warp_error),
+        ("dream", _OUTPUT_RGB, output, report.warp_error),
+    ]
+    t_lo, t_hi = (min(ts), max(ts)) if ts else (1, 2)
+    x_ticks = [t for t in _ticks(t_lo, max(t_hi, t_lo + 1)) if t == int(t)]
+    t_min, t_max = x_ticks[0], x_ticks[-1]
+    top = max([v for _, _, values, _ in curves for v in values if math.isfinite(v)], default=1.0)
+    y_ticks = _ticks(0.0, top if top > 0 else 1.0)
+    e_max = y_ticks[-1]
+
+    def px(t: float, e: float) -> tuple[int, int]:
+        return (
+            round(x0 + (t - t_min) / (t_max - t_min) * (x1 - x0)),
+            round(y0 - e / e_max * (y0 - y1)),
+        )
+
+    for e in y_ticks:
+        _, y = px(t_min, e)
+        cv2.line(image, (x0, y), (x1, y), (230, 230, 230), 1)
+        cv2.line(image, (x0 - 5, y), (x0, y), (0, 0, 0), 1)
+        label = _tick_label(e)
+        (tw, th), _ = cv2.getTextSize(label, _FONT, 0.45, 1)
+        _text(image, label, (x0 - 9 - tw, y + th // 2), 0.45)
+    for t in x_ticks:
+        x, _ = px(t, 0)
+        cv2.line(image, (x, y0), (x, y0 + 5), (0, 0, 0), 1)
+        label = str(int(t))
+        (tw, th), _ = cv2.getTextSize(label, _FONT, 0.45, 1)
+        _text(image, label, (x - tw // 2, y0 + 10 + th), 0.45)
+    cv2.line(image, (x0, y0), (x1, y0), (0, 0, 0), 1)
+    cv2.line(image, (x0, y0), (x0, y1), (0, 0, 0), 1)
+
+    for _, colour, values, _ in curves:
+        points = [px(t, e) if math.isfinite(e) else None for t, e in zip(ts, values)]
+        run: list[tuple[int, int]] = []
+        for point in points + [None]:
+            if point is not None:
+                run.append(point)
+                continue
+            if len(run) > 1:
+                cv2.polylines(image, [np.array(run, np.int32)], False, colour, 2, cv2.LINE_AA)
+            elif run:
+                cv2.circle(image, run[0], 3, colour, -1, cv2.LINE_AA)
+            run = []
+
+    _centred_text(image, "warp error per frame (0-255, lower is steadier)", (x0 + x1) // 2, 24, 0.6)
+    _centred_text(image, "frame", (x0 + x1) // 2, _PLOT_H - 16, 0.5)
+    _vertical_text(image, "warp error", 22, (y0 + y1) // 2, 0.5)
+    legend_x = x1
+    for name, colour, _, mean in reversed(curves):
+        text = f"{name}  mean {mean:.2f}" if math.isfinite(mean) else f"{name}  mean n/a"
+        (tw, _), _ = cv2.getTextSize(text, _FONT, 0.45, 1)
+        legend_x -= tw
+        _text(image, text, (legend_x, y1 - 12), 0.45)
+        cv2.line(image, (legend_x - 34, y1 - 16), (legend_x - 6, y1 - 16), colour, 2, cv2.LINE_AA)
+        legend_x -= 54
+    if not ts:
+        message = "fewer than two frames: no warp error"
+        _centred_text(image, message, (x0 + x1) // 2, (y0 + y1) // 2, 0.6)
+    return image
+
+
+def _ticks(lo: float, hi: float, target: int = 6) -> list[float]:
+    """Round tick values covering ``[lo, hi]``: steps of 1, 2 or 5 times a power of ten."""
+    raw = (hi - lo) / target
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.floor(lo / step) * step
+    count = math.ceil((hi - first) / step - 1e-9)
+    return [first + i * step for i in range(count + 1)]
+
+
+def _tick_label(value: float) -> str:
+    return f"{value:.3g}" if value < 1e4 else f"{value:.0f}"
+
+
+def _text(image: np.ndarray, text: str, origin: tuple[int, int], scale: float) -> None:
+    cv2.putText(image, text, origin, _FONT, scale, (0, 0, 0), 1, cv2.LINE_AA)
+
+
+def _centred_text(image: np.ndarray, text: str, x: int, y: int, scale: float) -> None:
+    (tw, _), _ = cv2.getTextSize(text, _FONT, scale, 1)
+    _text(image, text, (x - tw // 2, y), scale)
+
+
+def _vertical_text(image: np.ndarray, text: str, x: int, y: int, scale: float) -> None:
+    # OpenCV has no rotated text: draw it flat on a patch and rotate the patch.
+    (tw, th), base = cv2.getTextSize(text, _FONT, scale, 1)
+    patch = np.full((th + base + 4, tw + 4, 3), 255, np.uint8)
+    _text(patch, text, (2, th + 2), scale)
+    patch = cv2.rotate(patch, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    h, w = patch.shape[:2]
+    top, left = y - h // 2, x - w // 2
+    image[top : top + h, left : left + w] = np.minimum(image[top : top + h, left : left + w], patch)

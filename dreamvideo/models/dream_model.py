@@ -1,0 +1,218 @@
+"""A loaded network ready to dream: normalisation inside, activations by layer name."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import ModelError
+from .registry import ModelSpec, get_spec, layer_modules
+from .weights import fetch_pretrained, read_state_dict
+
+__all__ = ["DreamModel", "load_model"]
+
+# Up to this many layers are listed in an "unknown layer" hint.
+_LIST_LIMIT = 24
+
+
+class _AllCaptured(Exception):
+    """Raised by the last tap's hook to stop the forward pass early."""
+
+
+@contextmanager
+def _capture(modules: Mapping[str, nn.Module], out: dict[str, Tensor]) -> Iterator[None]:
+    """Forward hooks that store each module's output in ``out`` under its layer name.
+
+    Once every module has fired, the last hook raises :class:`_AllCaptured`, so
+    the network runs no further than the deepest one. The hooks are removed on exit.
+    """
+    remaining = set(modules)
+
+    def hook_for(name: str) -> Callable[[nn.Module, object, Tensor], None]:
+        def hook(module: nn.Module, inputs: object, output: Tensor) -> None:
+            remaining.discard(name)
+            if not remaining:
+                out[name] = output
+                raise _AllCaptured
+            # Keep a copy: later in-place ops (ResNet's `out += identity`) would change it.
+            out[name] = output.clone()
+
+        return hook
+
+    handles = [module.register_forward_hook(hook_for(name)) for name, module in modules.items()]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+class DreamModel:
+    """A registered network on a device, eval mode, parameters frozen.
+
+    Inputs are float32 ``(B, 3, H, W)`` RGB in [0, 1] on :attr:`device`, with
+    ``H, W >= spec.min_size``; the model's normalisation happens inside, and
+    gradients flow back to the input.
+
+    Attributes:
+        name: registry name.
+        spec: its :class:`ModelSpec`.
+        device: where the network lives.
+        network: the ``nn.Module`` (eval, ``requires_grad=False``).
+        default_layer: the layer dreamed when none is asked for.
+    """
+
+    def __init__(self, spec: ModelSpec, network: nn.Module, device: torch.device) -> None:
+        self.name = spec.name
+        self.spec = spec
+        self.device = device
+        self.network = network
+        self.default_layer = spec.default_layer
+        lo, hi = spec.input_range
+        mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1)
+        std = torch.tensor(spec.std, device=device).view(1, 3, 1, 1)
+        # (lo + x·(hi − lo) − mean) / std  ==  x·scale + shift
+        self._scale = (hi - lo) / std
+        self._shift = (lo - mean) / std
+
+    def __repr__(self) -> str:
+        return f"DreamModel({self.name!r}, device={str(self.device)!r})"
+
+    def layer_names(self) -> list[str]:
+        """The layer names this model can dream, in network order."""
+        return list(layer_modules(self.name))
+
+    def check_layers(self, layers: str | Iterable[str]) -> None:
+        """Check that every name in ``layers`` is a layer of this model.
+
+        Raises:
+            ModelError: ``unknown layer 'x' for model 'y'``; the hint lists the
+                layers, or for a long list suggests near names and points to
+                ``dreamvideo models y``.
+        """
+        known = layer_modules(self.name)
+        for layer in [layers] if isinstance(layers, str) else layers:
+            if layer in known:
+                continue
+            if len(known) <= _LIST_LIMIT:
+                hint = f"layers of {self.name}: {', '.join(known)}"
+            else:
+                near = difflib.get_close_matches(layer, list(known), n=3)
+                hint = f"did you mean {' or '.join(near)}? " if near else ""
+                hint += f"`dreamvideo models {self.name}` lists its {len(known)} layers"
+            raise ModelError(f"unknown layer {layer!r} for model {self.name!r}", hint=hint)
+
+    def normalize(self, x: Tensor) -> Tensor:
+        """Map RGB ``(B, 3, H, W)`` in [0, 1] to what the network expects."""
+        return x * self._scale.to(x.dtype) + self._shift.to(x.dtype)
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected a (B, 3, H, W) tensor, got shape {tuple(x.shape)}")
+        if min(x.shape[-2:]) < self.spec.min_size:
+            size = self.spec.min_size
+            raise ModelError(
+                f"input {x.shape[-1]}x{x.shape[-2]} is too small for model {self.name!r} (at least {size}x{size})",
+                hint="use fewer octaves or a larger image",
+            )
+
+    def activations(self, x: Tensor, layers: str | Iterable[str]) -> dict[str, Tensor]:
+        """Outputs of the named layers for input ``x``.
+
+        The network runs only as far as the deepest requested layer.
+
+        Args:
+            x: float32 ``(B, 3, H, W)`` RGB in [0, 1] on :attr:`device`.
+            layers: layer names (see :meth:`layer_names`).
+
+        Returns:
+            layer name → activation ``(B, C, h, w)``, in the order asked;
+            differentiable with respect to ``x``.
+
+        Raises:
+            ModelError: an unknown layer, or an input smaller than ``spec.min_size``.
+        """
+        names = list(dict.fromkeys([layers] if isinstance(layers, str) else layers))
+        self.check_layers(names)
+        self._check_input(x)
+        if not names:
+            return {}
+        paths = layer_modules(self.name)
+        modules = {name: self.network.get_submodule(paths[name]) for name in names}
+        captured: dict[str, Tensor] = {}
+        with _capture(modules, captured):
+            try:
+                self.network(self.normalize(x))
+            except _AllCaptured:
+                pass
+        missing = [name for name in names if name not in captured]
+        if missing:
+            raise RuntimeError(f"layers {missing} of {self.name} did not run in the forward pass")
+        return {name: captured[name] for name in names}
+
+    def logits(self, x: Tensor) -> Tensor:
+        """ImageNet class logits ``(B, 1000)`` for RGB ``x`` ``(B, 3, H, W)`` in [0, 1].
+
+        Raises:
+            ModelError: the model has no classifier.
+        """
+        if not self.spec.has_logits:
+            raise ModelError(f"model {self.name!r} has no class logits")
+        self._check_input(x)
+        return self.network(self.normalize(x))
+
+
+def _strip_prefixes(state: dict[str, Tensor], prefixes: tuple[str, ...]) -> dict[str, Tensor]:
+    return {k: v for k, v in state.items() if not k.startswith(prefixes)} if prefixes else state
+
+
+def _fit(network: nn.Module, state: dict[str, Tensor], what: str, model: str) -> None:
+    """Load ``state`` into ``network`` (built on meta) strictly, or raise a ModelError saying why."""
+    hint = f"pass a state dict saved from the {model} architecture"
+    try:
+        result = network.load_state_dict(state, strict=False, assign=True)
+    except RuntimeError as e:
+        # load_state_dict reports shape mismatches as "Error(s) ...:\n\tsize mismatch for k: ...".
+        lines = [line.strip() for line in str(e).splitlines()[1:] if line.strip()]
+        detail = lines[0] if lines else str(e)
+        raise ModelError(f"{what} do not fit model {model!r}: {detail}", hint=hint) from e
+    problems = []
+    for kind, keys in (("missing", result.missing_keys), ("unexpected", result.unexpected_keys)):
+        if keys:
+            problems.append(f"{len(keys)} {kind} keys (e.g. {keys[0]})")
+    if problems:
+        raise ModelError(f"{what} do not fit model {model!r}: {', '.join(problems)}", hint=hint)
+
+
+def load_model(
+    name: str, *, weights: str | Path | None = None, device: str | torch.device = "cpu"
+) -> DreamModel:
+    """Build model ``name`` with its weights, frozen, in eval mode, on ``device``.
+
+    Args:
+        name: a registered name (see :func:`list_models`).
+        weights: a local state dict for this architecture, loaded with
+            ``torch.load(weights_only=True)``; None for the pretrained weights
+            (downloaded into the torch hub cache on first use where needed).
+        device: where to put the network.
+
+    Raises:
+        ModelError: unknown model; weights missing, not downloadable, unreadable
+            or not fitting the architecture.
+    """
+    spec = get_spec(name)
+    if weights is None:
+        state, what = fetch_pretrained(name, spec.weights), f"weights {spec.weights.file_name}"
+    else:
+        state, what = read_state_dict(weights), f"weights in {weights}"
+    with torch.device("meta"):
+        network = spec.builder()
+    _fit(network, _strip_prefixes(state, spec.ignore_keys), what, name)
+    device = torch.device(device)
+    network = network.to(device).eval().requires_grad_(False)
+    return DreamModel(spec, network, device)

