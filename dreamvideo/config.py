@@ -7,6 +7,7 @@ which beats the default in these dataclasses.
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import math
 import re
 import typing
@@ -192,8 +193,8 @@ class VideoSettings:
     size: str | None = None
     flow: str = "farneback"
     flow_scale: float = 0.5
-    blend: float = 0.6
-    refine_steps: int = 4
+    blend: float = 0.9
+    refine_steps: int = 2
     codec: str = "h264"
     crf: int | None = None
     json_report: str | None = None
@@ -231,13 +232,15 @@ def _check(condition: bool, message: str) -> None:
 # ---------------------------------------------------------------------------
 # Presets
 
-PRESET_DIR = Path(__file__).resolve().parent.parent / "pipelines"
+def _preset_dir() -> Path:
+    """The presets: the top-level ``pipelines/`` folder, installed as ``dreamvideo.pipelines``."""
+    return Path(str(importlib.resources.files("dreamvideo.pipelines")))
 
 
 def list_presets() -> dict[str, str]:
     """Preset names in ``pipelines/`` → their one-line description."""
     presets = {}
-    for path in sorted(PRESET_DIR.glob("*.toml")):
+    for path in sorted(_preset_dir().glob("*.toml")):
         presets[path.stem] = str(_read_toml(path).get("description", ""))
     return presets
 
@@ -253,7 +256,7 @@ def load_preset(name_or_file: str) -> dict[str, dict[str, object]]:
     """
     path = Path(name_or_file)
     if not path.suffix:
-        path = PRESET_DIR / f"{name_or_file}.toml"
+        path = _preset_dir() / f"{name_or_file}.toml"
     if not path.is_file():
         known = ", ".join(list_presets()) or "none"
         raise ConfigError(f"no preset {name_or_file!r}", hint=f"presets: {known}; or give a .toml file")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
 from dreamvideo.cli import main
 from dreamvideo.config import (
-    PRESET_DIR,
     DreamSettings,
     FrameRange,
     VideoSettings,
@@ -187,7 +187,7 @@ def test_config_error_is_a_user_error():
 def test_list_presets():
     presets = list_presets()
     assert "default" in presets
-    assert set(presets) == {p.stem for p in PRESET_DIR.glob("*.toml")}
+    assert set(presets) == {p.stem for p in (Path(__file__).parent.parent / "pipelines").glob("*.toml")}
     assert all(isinstance(d, str) for d in presets.values())
     assert presets["default"], "the default preset should describe itself"
 

@@ -1,0 +1,1 @@
+"""TOML presets, one per use (installed as ``dreamvideo.pipelines``)."""

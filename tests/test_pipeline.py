@@ -1,0 +1,367 @@
+"""`dreamvideo dream` end to end: what the staged pipeline writes, checked with ffprobe and ffmpeg.
+
+Frame counts and ranges, the exact rate, audio copied and cut in sync, rotation,
+odd sizes, VFR timestamps, scene-cut resets, temporal coherence, the JSON report
+and progress. Every run goes through ``dreamvideo.cli.main`` in this process (the
+flow workers are real processes); the clips are made in ``tmp_path`` with PyAV or
+the ffmpeg program, and outputs are read back with ffprobe and ffmpeg, not with
+our own decoder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from dreamvideo.cli import main
+from dreamvideo.metrics import compare_files
+
+from .conftest import photo
+from .io.conftest import NTSC, audio_packets, ffmpeg, ffprobe, make_clip, needs_ffmpeg, texture
+
+pytestmark = needs_ffmpeg
+
+FAST = ["--octaves", "1", "--steps", "1", "--refine-steps", "1"]
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+
+
+# ---------------------------------------------------------------------------
+# helpers (test_cli_dream.py uses them too)
+
+
+def dream(capsys, *argv) -> tuple[int, str, str]:
+    """``dreamvideo dream ARGV`` in this process: (exit code, stdout, stderr)."""
+    code = main(["dream", *map(str, argv)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def video_stream(path: Path) -> dict:
+    """ffprobe's description of the first video stream, with ``nb_read_frames`` counted."""
+    return ffprobe(path, "-count_frames", "-select_streams", "v:0", "-show_streams")["streams"][0]
+
+
+def ffmpeg_frames(path: Path) -> np.ndarray:
+    """Every frame as ffmpeg itself decodes it (autorotated): uint8 ``(N, H, W, 3)`` RGB."""
+    with av.open(str(path)) as c:  # only for the upright size; the pixels come from ffmpeg
+        stream = c.streams.video[0]
+        w, h = stream.codec_context.width, stream.codec_context.height
+        rotation = next(c.decode(stream)).rotation
+    if round(rotation / 90) % 2:
+        w, h = h, w
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3)
+
+
+def write_video(path: Path, frames: list[np.ndarray], *, rate: Fraction = NTSC, crf: int = 12) -> Path:
+    """Encode uint8 ``(H, W, 3)`` RGB frames as H.264 (yuv420p) at ``rate``."""
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=rate, options={"crf": str(crf)})
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        for image in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        out.mux(stream.encode())
+    return path
+
+
+def pan(image: np.ndarray, count: int, size: tuple[int, int], *, speed: float, y: int = 0) -> list[np.ndarray]:
+    """``count`` crops of ``size`` (w, h) sliding right over ``image`` by ``speed`` px a frame (sub-pixel)."""
+    w, h = size
+    frames = []
+    for i in range(count):
+        x = i * speed
+        x0, frac = int(x), x - int(x)
+        crop = image[y : y + h, x0 : x0 + w + 1].astype(np.float32)
+        frames.append(((1 - frac) * crop[:, :w] + frac * crop[:, 1 : w + 1] + 0.5).astype(np.uint8))
+    return frames
+
+
+def mean_abs(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean(np.abs(a.astype(np.float32) - b.astype(np.float32))))
+
+
+# ---------------------------------------------------------------------------
+# fixtures
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """12 frames of moving texture, 96x64 at 30000/1001, H.264 in MP4."""
+    return make_clip(tmp_path_factory.mktemp("pipeline") / "clip.mp4", frames=12, gop=12)
+
+
+@pytest.fixture(scope="module")
+def dreamed(clip) -> tuple[Path, dict]:
+    """The whole of ``clip`` dreamed once with a JSON report: (output, report)."""
+    out = clip.with_name("dreamed.mp4")
+    report = clip.with_name("report.json")
+    assert main(["dream", str(clip), str(out), *FAST, "--quiet", "--json-report", str(report)]) == 0
+    return out, json.loads(report.read_text())
+
+
+# ---------------------------------------------------------------------------
+# frames and rate
+
+
+def test_whole_clip_gives_every_frame(dreamed):
+    out, report = dreamed
+    video = video_stream(out)
+    assert video["nb_read_frames"] == "12" and report["frames"] == 12
+    assert (video["width"], video["height"], video["codec_name"]) == (96, 64, "h264")
+
+
+def test_frame_range_gives_exactly_those_frames(capsys, tmp_path, clip):
+    out = tmp_path / "range.mp4"
+    code, stdout, err = dream(capsys, clip, out, *FAST, "--frames", "3-8", "--quiet")
+    assert code == 0, err
+    assert "dreamed 6 frames" in stdout
+    assert video_stream(out)["nb_read_frames"] == "6"
+    # The frames are source frames 3..8: each output frame is nearest its own source frame.
+    source, got = ffmpeg_frames(clip), ffmpeg_frames(out)
+    for k, frame in enumerate(got):
+        nearest = min(range(len(source)), key=lambda i: mean_abs(frame, source[i]))
+        assert nearest == 3 + k
+
+
+def test_exact_ntsc_rate_is_kept(capsys, tmp_path, dreamed, clip):
+    out = tmp_path / "range.mp4"
+    assert dream(capsys, clip, out, *FAST, "--frames", "2-10", "--quiet")[0] == 0
+    for path in (dreamed[0], out):
+        video = video_stream(path)
+        assert (video["r_frame_rate"], video["avg_frame_rate"]) == ("30000/1001", "30000/1001"), path.name
+    assert float(video_stream(out)["duration"]) == pytest.approx(9 * 1001 / 30000, abs=1e-3)
+
+
+# ---------------------------------------------------------------------------
+# audio
+
+BURST_FRAME = 15  # the audio has a 1 kHz burst starting at this frame's time
+BURST_AT = BURST_FRAME * 1001 / 30000
+AAC_FRAME = 1024 / 48000
+
+
+@pytest.fixture(scope="module")
+def clip_burst(tmp_path_factory) -> Path:
+    """24 frames at 30000/1001 with AAC audio, silent except a 50 ms burst at frame 15."""
+    folder = tmp_path_factory.mktemp("audio")
+    video = make_clip(folder / "video.mp4", frames=24, gop=12)
+    out = folder / "burst.mp4"
+    tone = f"aevalsrc='if(between(t\\,{BURST_AT:.6f}\\,{BURST_AT + 0.05:.6f})\\,0.5*sin(2*PI*1000*t)\\,0)'"
+    ffmpeg("-i", str(video), "-f", "lavfi", "-i", f"{tone}:s=48000:d={24 * 1001 / 30000:.6f}",
+           "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-b:a", "96k", str(out))  # fmt: skip
+    return out
+
+
+def burst_onset(path: Path) -> tuple[float, float]:
+    """(seconds of decoded audio, time of the burst's onset) as ffmpeg decodes the file."""
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-map", "0:a", "-f", "f32le", "-ac", "1", "-ar", "48000", "-"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    samples = np.abs(np.frombuffer(raw, np.float32))
+    assert samples.max() > 0.4, "no burst in the audio"
+    return len(samples) / 48000, int(np.argmax(samples > 0.25)) / 48000
+
+
+@pytest.mark.parametrize("frames", [None, (6, 20)], ids=["whole", "range"])
+def test_audio_copied_cut_and_in_sync(capsys, tmp_path, clip_burst, frames):
+    out = tmp_path / "out.mp4"
+    range_args = ["--frames", f"{frames[0]}-{frames[1]}"] if frames else []
+    code, _, err = dream(capsys, clip_burst, out, *FAST, *range_args, "--quiet")
+    assert code == 0, err
+    first, last = frames or (0, 23)
+
+    streams = {s["codec_type"]: s for s in ffprobe(out, "-show_streams")["streams"]}
+    assert streams["audio"]["codec_name"] == "aac"
+    assert int(streams["video"]["nb_frames"]) == last - first + 1
+    video_seconds = (last - first + 1) * 1001 / 30000
+    assert float(streams["video"]["duration"]) == pytest.approx(video_seconds, abs=1e-3)
+    assert float(streams["audio"]["duration"]) == pytest.approx(video_seconds, abs=AAC_FRAME)
+
+    # Copied, not re-encoded: every audio packet of the output is one of the source's, byte for byte.
+    source_packets = {data for _, data in audio_packets(clip_burst)}
+    kept = [data for _, data in audio_packets(out)]
+    assert kept and all(data in source_packets for data in kept)
+
+    # In sync: the burst sits at its source time minus the first frame's time.
+    decoded, onset = burst_onset(out)
+    assert decoded == pytest.approx(video_seconds, abs=AAC_FRAME)
+    assert onset == pytest.approx(BURST_AT - first * 1001 / 30000, abs=0.005)
+
+
+# ---------------------------------------------------------------------------
+# geometry and timestamps
+
+
+def test_rotated_source_comes_out_upright(capsys, tmp_path):
+    src = make_clip(tmp_path / "rotated.mp4", frames=6, width=96, height=64, rotation=90)
+    out = tmp_path / "upright.mp4"
+    code, _, err = dream(capsys, src, out, *FAST, "--quiet")
+    assert code == 0, err
+
+    video = ffprobe(out, "-show_streams", "-select_streams", "v:0")["streams"][0]
+    assert (video["width"], video["height"]) == (64, 96)
+    rotations = [d.get("rotation", 0) for d in video.get("side_data_list", [])]
+    assert not any(rotations) and "rotate" not in video.get("tags", {})
+
+    upright, got = ffmpeg_frames(src), ffmpeg_frames(out)  # ffmpeg autorotates the source
+    assert got.shape == upright.shape == (6, 96, 64, 3)
+    for a, b in zip(got, upright):
+        right, wrong = mean_abs(a, b), mean_abs(a, np.rot90(b, 2))
+        assert right < 12 and right < wrong / 2, (right, wrong)
+
+
+def test_odd_dimensions(capsys, tmp_path):
+    src = make_clip(tmp_path / "odd.mp4", frames=6, width=67, height=45, pix_fmt="yuv444p")
+    assert (video_stream(src)["width"], video_stream(src)["height"]) == (67, 45)
+    out = tmp_path / "odd_out.mp4"
+    code, _, err = dream(capsys, src, out, *FAST, "--quiet")
+    assert code == 0, err
+    video = video_stream(out)
+    # The last column and row go (4:2:0 needs even sizes); nothing is resampled.
+    assert (video["width"], video["height"], video["nb_read_frames"]) == (66, 44, "6")
+    assert mean_abs(ffmpeg_frames(out)[0], ffmpeg_frames(src)[0][:44, :66]) < 12
+
+
+def frame_times(path: Path) -> list[float]:
+    frames = ffprobe(path, "-select_streams", "v:0", "-show_entries", "frame=pts_time")["frames"]
+    return [float(f["pts_time"]) for f in frames]
+
+
+def test_vfr_timestamps_are_kept(capsys, tmp_path):
+    pts = [0, 40, 70, 150, 160, 200, 330, 350, 400, 520]  # milliseconds: irregular gaps
+    src = make_clip(tmp_path / "vfr.mp4", frames=len(pts), pts=pts, time_base=Fraction(1, 1000), rate=25)
+    source_times = frame_times(src)
+    assert np.allclose(np.array(source_times) - source_times[0], np.array(pts) / 1000, atol=1e-3)
+
+    out = tmp_path / "vfr_out.mp4"
+    code, _, err = dream(capsys, src, out, *FAST, "--quiet")
+    assert code == 0, err
+    got = frame_times(out)
+    assert np.allclose(np.array(got) - got[0], np.array(pts) / 1000, atol=1e-3), got
+
+    out = tmp_path / "vfr_range.mp4"
+    code, _, err = dream(capsys, src, out, *FAST, "--quiet", "--frames", "3-7")
+    assert code == 0, err
+    got = frame_times(out)
+    assert np.allclose(np.array(got) - got[0], (np.array(pts[3:8]) - pts[3]) / 1000, atol=1e-3), got
+
+
+# ---------------------------------------------------------------------------
+# scene cuts and temporal coherence
+
+CUT = 6  # the first frame of shot 2
+
+
+@pytest.fixture(scope="module")
+def two_shots(tmp_path_factory) -> Path:
+    """A pan over skimage's astronaut, then a hard cut to a pan over its coffee: 12 frames 128x96."""
+    astronaut = photo("astronaut", (256, 256))
+    coffee = photo("coffee", (240, 160))
+    frames = pan(astronaut, CUT, (128, 96), speed=2.0, y=40) + pan(coffee, 12 - CUT, (128, 96), speed=2.0, y=30)
+    return write_video(tmp_path_factory.mktemp("cut") / "two_shots.mp4", frames)
+
+
+def test_scene_cut_restarts_the_dream(capsys, tmp_path, two_shots):
+    # Lossless output, so a frame dreamed twice the same way decodes to the same pixels.
+    settings = ["--octaves", "1", "--steps", "3", "--refine-steps", "1", "--crf", "0", "--quiet"]
+    whole, report = tmp_path / "whole.mp4", tmp_path / "report.json"
+    code, _, err = dream(capsys, two_shots, whole, *settings, "--json-report", report)
+    assert code == 0, err
+    assert json.loads(report.read_text())["scene_cuts"] == [CUT]
+
+    # Frames CUT-1 and CUT dreamed on their own: each starts afresh with the same (seed, frame index).
+    alone = tmp_path / "alone.mp4"
+    code, _, err = dream(capsys, two_shots, alone, *settings, "--frames", f"{CUT - 1}-{CUT}")
+    assert code == 0, err
+    whole_frames, alone_frames = ffmpeg_frames(whole), ffmpeg_frames(alone)
+    assert len(whole_frames) == 12 and len(alone_frames) == 2
+
+    after_cut = mean_abs(whole_frames[CUT], alone_frames[1])
+    before_cut = mean_abs(whole_frames[CUT - 1], alone_frames[0])
+    assert after_cut < 0.5, "shot 2 starts with something carried over from shot 1"
+    assert before_cut > 2.0, "within a shot the dream should carry over, not restart"
+
+
+@pytest.fixture(scope="module")
+def slow_pan(tmp_path_factory) -> Path:
+    """14 frames panning 1.5 px a frame over the workshop panorama in samples/, 128x96."""
+    image = cv2.cvtColor(cv2.imread(str(SAMPLES / "workshop.png")), cv2.COLOR_BGR2RGB)
+    return write_video(tmp_path_factory.mktemp("pan") / "pan.mp4", pan(image, 14, (128, 96), speed=1.5, y=80))
+
+
+def test_flow_makes_the_dream_steadier(capsys, tmp_path, slow_pan):
+    # Default --blend and --refine-steps; fewer octaves and steps than the default to stay fast.
+    settings = ["--octaves", "2", "--steps", "4", "--quiet"]
+    errors = {}
+    for flow in ("farneback", "none"):
+        out = tmp_path / f"{flow}.mp4"
+        code, _, err = dream(capsys, slow_pan, out, *settings, "--flow", flow)
+        assert code == 0, err
+        report = compare_files(slow_pan, out)
+        assert report.frames == 14 and report.strength > 3  # it did dream
+        errors[flow] = report.warp_error
+    ratio = errors["farneback"] / errors["none"]
+    print(f"warp error: flow {errors['farneback']:.3f}, none {errors['none']:.3f}, ratio {ratio:.3f}")
+    assert ratio < 0.7, errors
+
+
+# ---------------------------------------------------------------------------
+# report and progress
+
+
+def test_json_report(dreamed, clip):
+    out, report = dreamed
+    assert (report["input"], report["output"], report["frames"]) == (str(clip), str(out), 12)
+    # texture() redraws its noise every frame, so cuts may be found; they are frame indices.
+    assert all(isinstance(i, int) and 0 < i < 12 for i in report["scene_cuts"])
+    stages = report["stage_times_s"]
+    assert {"model_load", "decode", "flow_wait", "dream", "encode"} <= set(stages)
+    assert all(v >= 0 for v in stages.values()) and stages["dream"] > 0
+    # model load, waiting for flow and dreaming happen one after another on the main thread.
+    assert 0 < stages["model_load"] + stages["flow_wait"] + stages["dream"] <= report["wall_time_s"]
+    assert report["frames_per_s"] == pytest.approx(12 / report["wall_time_s"], rel=0.01)
+    dream_settings, video_settings = report["settings"]["dream"], report["settings"]["video"]
+    assert (dream_settings["model"], dream_settings["octaves"], dream_settings["steps"]) == ("efficientnet-lite0", 1, 1)
+    assert (video_settings["flow"], video_settings["blend"], video_settings["refine_steps"]) == ("farneback", 0.9, 1)
+
+
+PROGRESS = re.compile(r"dreamed (\d+)/(\d+) frames, [\d.]+ frames/s(, eta \d+s)?")
+
+
+def test_quiet_run_prints_no_progress(capsys, tmp_path, clip, monkeypatch):
+    from dreamvideo import pipeline
+
+    monkeypatch.setattr(pipeline._progress, "PLAIN_EVERY_S", 0.0)
+    code, stdout, err = dream(capsys, clip, tmp_path / "q.mp4", *FAST, "--frames", "0-3", "--quiet")
+    assert code == 0
+    assert not PROGRESS.search(err) and not PROGRESS.search(stdout)
+    assert err == ""
+
+
+def test_progress_is_plain_lines_on_stderr(capsys, tmp_path, clip, monkeypatch):
+    from dreamvideo import pipeline
+
+    monkeypatch.setattr(pipeline._progress, "PLAIN_EVERY_S", 0.0)
+    code, stdout, err = dream(capsys, clip, tmp_path / "p.mp4", *FAST, "--frames", "0-4")
+    assert code == 0, err
+    lines = err.splitlines()
+    assert lines and all(PROGRESS.fullmatch(line) for line in lines), err
+    assert "\r" not in err and "\x1b" not in err  # no bar redraws on a file or pipe
+    counts = [tuple(map(int, PROGRESS.fullmatch(line).groups()[:2])) for line in lines]
+    assert counts[:5] == [(i, 5) for i in range(1, 6)] and set(counts[5:]) <= {(5, 5)}
+    assert not PROGRESS.search(stdout)
