@@ -19,6 +19,7 @@ import queue
 import sys
 import threading
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -179,6 +180,8 @@ def _check_paths(source: str, output: str) -> None:
         raise MediaError(f"no such file: {source}")
     if Path(output).exists() and Path(output).resolve() == Path(source).resolve():
         raise MediaError(f"output {output} is the input", hint="write the dream to another file")
+    if not Path(output).absolute().parent.is_dir():
+        raise MediaError(f"cannot write {output}: folder {Path(output).absolute().parent} does not exist")
 
 
 def _decode_with_flow(reader, flows: FlowWorkers | None, times: dict) -> Iterator[tuple[Frame, Future | None]]:
@@ -245,11 +248,12 @@ class _Stage:
 class _EncodeStage:
     """Encodes dreamed frames in a thread; the output appears only if the run completes."""
 
+    _FINISH, _ABANDON = object(), object()
+
     def __init__(self, reader, output: str, video: VideoSettings, times: dict) -> None:
         self.reader, self.output, self.video, self.times = reader, output, video, times
         self.queue: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
         self.error: BaseException | None = None
-        self.writer = None
         self._thread = threading.Thread(target=self._run, name="encode", daemon=True)
 
     def __enter__(self) -> _EncodeStage:
@@ -263,34 +267,39 @@ class _EncodeStage:
                 return
             except queue.Full:
                 continue
-        self._raise()
+        raise self.error or RuntimeError("the encoder stopped")
 
     def _run(self) -> None:
+        writer = first = last = None
         try:
-            first = last = None
-            while (item := self.queue.get()) is not None:
+            while (item := self.queue.get()) not in (self._FINISH, self._ABANDON):
                 frame, image = item
                 t = time.perf_counter()
-                if self.writer is None:
-                    first = frame
-                    self.writer = self._open(frame, image)
+                if writer is None:
+                    first, writer = frame, self._open(frame, image)
                 pts = None if frame.pts is None or first.pts is None else frame.pts - first.pts
-                self.writer.write(image, pts)
+                writer.write(image, pts)
                 last = frame
                 self.times["encode"] += time.perf_counter() - t
-            if self.writer is not None:
-                t = time.perf_counter()
-                self.writer.set_audio_span(first.time, last.time + 1 / float(self.reader.info.rate))
-                self.writer.close()
-                self.times["encode"] += time.perf_counter() - t
+            if writer is None:
+                return
+            if item is self._ABANDON:
+                writer.abort()  # drops the temp file; an existing output stays as it was
+                return
+            t = time.perf_counter()
+            writer.set_audio_span(first.time, last.time + 1 / float(self.reader.info.rate))
+            writer.close()
+            self.times["encode"] += time.perf_counter() - t
         except BaseException as exc:
             self.error = exc
-            if self.writer is not None:
-                self.writer.abort()
+            if writer is not None:
+                writer.abort()
 
     def _open(self, frame: Frame, image: np.ndarray):
         info = self.reader.info
         audio = self.reader.source if self.reader.is_file else None
+        if audio is None and info.audio_streams:
+            warnings.warn(f"audio is not copied from {self.reader.source}: a pipe or URL cannot be read twice")
         h, w = image.shape[:2]
         return open_writer(
             self.output,
@@ -305,24 +314,21 @@ class _EncodeStage:
             metadata=info.metadata,
         )
 
-    def _raise(self) -> None:
-        if self.error is not None:
-            raise self.error
-        raise RuntimeError("the encoder stopped")
-
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
-            # Abandon: the encoder drops the temp file and never touches an existing output.
             self._drain()
-            self.queue.put(None)
-            self._thread.join()
-            if self.writer is not None:
-                self.writer.abort()
-            return
-        self.queue.put(None)
+        self._send(self._ABANDON if exc_type is not None else self._FINISH)
         self._thread.join()
-        if self.error is not None:
+        if exc_type is None and self.error is not None:
             raise self.error
+
+    def _send(self, item: object) -> None:
+        while self._thread.is_alive():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                self._drain()
 
     def _drain(self) -> None:
         while True:
@@ -367,10 +373,10 @@ class _progress:
         eta = f", eta {(total - done) / fps:.0f}s" if total and fps else ""
         return f"dreamed {done}{of} frames, {fps:.2f} frames/s{eta}"
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
         if self.bar is not None:
             self.bar.close()
-        elif not self.quiet and self.done:
+        elif not self.quiet and self.done and exc_type is None:
             print(self._line(self.done, self.total), file=sys.stderr, flush=True)
 
 

@@ -25,7 +25,7 @@ from dreamvideo.cli import main
 from dreamvideo.metrics import compare_files
 
 from .conftest import photo
-from .io.conftest import NTSC, audio_packets, ffmpeg, ffprobe, make_clip, needs_ffmpeg, texture
+from .io.conftest import NTSC, audio_packets, ffmpeg, ffprobe, make_clip, needs_ffmpeg
 
 pytestmark = needs_ffmpeg
 
@@ -49,6 +49,12 @@ def video_stream(path: Path) -> dict:
     return ffprobe(path, "-count_frames", "-select_streams", "v:0", "-show_streams")["streams"][0]
 
 
+def ffmpeg_decode(path: Path, *args: str) -> bytes:
+    """What the ffmpeg program writes to stdout decoding ``path`` with output options ``args``."""
+    command = ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), *args, "-"]
+    return subprocess.run(command, check=True, capture_output=True).stdout
+
+
 def ffmpeg_frames(path: Path) -> np.ndarray:
     """Every frame as ffmpeg itself decodes it (autorotated): uint8 ``(N, H, W, 3)`` RGB."""
     with av.open(str(path)) as c:  # only for the upright size; the pixels come from ffmpeg
@@ -57,11 +63,7 @@ def ffmpeg_frames(path: Path) -> np.ndarray:
         rotation = next(c.decode(stream)).rotation
     if round(rotation / 90) % 2:
         w, h = h, w
-    raw = subprocess.run(
-        ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-        check=True,
-        capture_output=True,
-    ).stdout
+    raw = ffmpeg_decode(path, "-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24")
     return np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3)
 
 
@@ -167,11 +169,7 @@ def clip_burst(tmp_path_factory) -> Path:
 
 def burst_onset(path: Path) -> tuple[float, float]:
     """(seconds of decoded audio, time of the burst's onset) as ffmpeg decodes the file."""
-    raw = subprocess.run(
-        ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-map", "0:a", "-f", "f32le", "-ac", "1", "-ar", "48000", "-"],
-        check=True,
-        capture_output=True,
-    ).stdout
+    raw = ffmpeg_decode(path, "-map", "0:a", "-f", "f32le", "-ac", "1", "-ar", "48000")
     samples = np.abs(np.frombuffer(raw, np.float32))
     assert samples.max() > 0.4, "no burst in the audio"
     return len(samples) / 48000, int(np.argmax(samples > 0.25)) / 48000
@@ -222,7 +220,7 @@ def test_rotated_source_comes_out_upright(capsys, tmp_path):
     assert got.shape == upright.shape == (6, 96, 64, 3)
     for a, b in zip(got, upright):
         right, wrong = mean_abs(a, b), mean_abs(a, np.rot90(b, 2))
-        assert right < 12 and right < wrong / 2, (right, wrong)
+        assert right < 20 and right < wrong / 2, (right, wrong)  # measured about 9 and 62
 
 
 def test_odd_dimensions(capsys, tmp_path):
@@ -340,7 +338,8 @@ def test_json_report(dreamed, clip):
     assert (video_settings["flow"], video_settings["blend"], video_settings["refine_steps"]) == ("farneback", 0.9, 1)
 
 
-PROGRESS = re.compile(r"dreamed (\d+)/(\d+) frames, [\d.]+ frames/s(, eta \d+s)?")
+# "dreamed 5/12 frames, 9.80 frames/s, eta 1s"; "dreamed 5 frames, 9.80 frames/s" when the count is unknown
+PROGRESS = re.compile(r"dreamed (\d+)(?:/(\d+))? frames, [\d.]+ frames/s(?:, eta \d+s)?")
 
 
 def test_quiet_run_prints_no_progress(capsys, tmp_path, clip, monkeypatch):
@@ -362,6 +361,6 @@ def test_progress_is_plain_lines_on_stderr(capsys, tmp_path, clip, monkeypatch):
     lines = err.splitlines()
     assert lines and all(PROGRESS.fullmatch(line) for line in lines), err
     assert "\r" not in err and "\x1b" not in err  # no bar redraws on a file or pipe
-    counts = [tuple(map(int, PROGRESS.fullmatch(line).groups()[:2])) for line in lines]
+    counts = [tuple(map(int, PROGRESS.fullmatch(line).groups())) for line in lines]
     assert counts[:5] == [(i, 5) for i in range(1, 6)] and set(counts[5:]) <= {(5, 5)}
     assert not PROGRESS.search(stdout)
