@@ -147,7 +147,9 @@ def dream_video(
         dreamer = make_dreamer(dream)
         times["model_load"] += time.perf_counter() - t
         temporal = TemporalDreamer(dreamer, video)
-        flows = stack.enter_context(FlowWorkers(method=video.flow, scale=video.flow_scale)) if video.flow != "none" else None
+        flows = None
+        if video.flow != "none" and video.blend > 0:
+            flows = stack.enter_context(FlowWorkers(method=video.flow, scale=video.flow_scale))
         bar = stack.enter_context(_progress(reader.expected_frames, quiet=video.quiet)) if progress is None else None
         decoded = _Stage("decode", _decode_with_flow(reader, flows, times), QUEUE_DEPTH)
         stack.callback(decoded.stop)
@@ -174,11 +176,14 @@ def dream_video(
 
 
 def _check_paths(source: str, output: str) -> None:
-    if source == "-" or output == "-" or "://" in source or "://" in output:
-        return
-    if not Path(source).exists():
+    """Fail before any work on a missing input, output == input, or an output folder that is not there."""
+    source_is_file = source != "-" and "://" not in source
+    output_is_file = output != "-" and "://" not in output
+    if source_is_file and not Path(source).exists():
         raise MediaError(f"no such file: {source}")
-    if Path(output).exists() and Path(output).resolve() == Path(source).resolve():
+    if not output_is_file:
+        return
+    if source_is_file and Path(output).exists() and Path(output).resolve() == Path(source).resolve():
         raise MediaError(f"output {output} is the input", hint="write the dream to another file")
     if not Path(output).absolute().parent.is_dir():
         raise MediaError(f"cannot write {output}: folder {Path(output).absolute().parent} does not exist")
@@ -353,7 +358,7 @@ class _progress:
         if not self.quiet and sys.stderr.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=self.total, unit="frame", dynamic_ncols=True, file=sys.stderr)
+            self.bar = tqdm(total=self.total, desc="dreaming", unit="frame", dynamic_ncols=True, file=sys.stderr)
         return self
 
     def update(self, done: int, total: int | None) -> None:

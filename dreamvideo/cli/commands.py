@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from argparse import Namespace
 
 from ..config import DreamSettings, VideoSettings, build_settings, list_presets, load_preset
@@ -68,8 +67,8 @@ def dream(args: Namespace) -> int:
 
     dream_settings, video_settings = _settings(args)
     report = dream_video(args.input, args.output, dream_settings, video_settings)
-    if args.output != "-":
-        print(f"dreamed {report.frames} frames -> {args.output}", file=sys.stderr if args.output == "-" else sys.stdout)
+    if args.output != "-":  # stdout carries the video then
+        print(f"dreamed {report.frames} frames -> {args.output}")
     return 0
 
 

@@ -8,7 +8,6 @@ next, so each octave re-reads the sharp base image at its own size.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import torch

@@ -86,8 +86,9 @@ class MBConv(nn.Module):
 class EfficientNetLite0(nn.Module):
     """EfficientNet-Lite0 ImageNet classifier.
 
-    Input: float32 ``(B, 3, H, W)`` normalised by the ImageNet mean/std; any
-    ``H, W >= 1``. Output: ``(B, 1000)`` logits.
+    Input: float32 ``(B, 3, H, W)`` RGB scaled to [-1, 1], as the TensorFlow
+    training did (the registry's spec does this); any ``H, W >= 1``.
+    Output: ``(B, 1000)`` logits.
 
     ``stem_act`` and ``head_act`` are modules (rather than ``F.relu6``) so that
     the outputs after stem conv+bn+ReLU6 and head conv+bn+ReLU6 can be hooked.

@@ -6,7 +6,6 @@ import dataclasses
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from dreamvideo.errors import ModelError
 from dreamvideo.models import DreamModel, layer_names, load_model
