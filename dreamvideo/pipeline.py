@@ -33,7 +33,7 @@ import torch
 from .config import DreamSettings, VideoSettings
 from .dream import Dreamer, image_to_tensor, tensor_to_image
 from .errors import MediaError
-from .io import Frame, open_video, open_writer
+from .io import Frame, check_input_file, check_output_path, is_stream, open_video, open_writer
 from .still import make_dreamer
 from .temporal.cuts import is_scene_cut
 from .temporal.flow import FlowWorkers
@@ -177,16 +177,9 @@ def dream_video(
 
 def _check_paths(source: str, output: str) -> None:
     """Fail before any work on a missing input, output == input, or an output folder that is not there."""
-    source_is_file = source != "-" and "://" not in source
-    output_is_file = output != "-" and "://" not in output
-    if source_is_file and not Path(source).exists():
-        raise MediaError(f"no such file: {source}")
-    if not output_is_file:
-        return
-    if source_is_file and Path(output).exists() and Path(output).resolve() == Path(source).resolve():
-        raise MediaError(f"output {output} is the input", hint="write the dream to another file")
-    if not Path(output).absolute().parent.is_dir():
-        raise MediaError(f"cannot write {output}: folder {Path(output).absolute().parent} does not exist")
+    if not is_stream(source):
+        check_input_file(source)
+    check_output_path(source, output)
 
 
 def _decode_with_flow(reader, flows: FlowWorkers | None, times: dict) -> Iterator[tuple[Frame, Future | None]]:
@@ -266,13 +259,22 @@ class _EncodeStage:
         return self
 
     def put(self, frame: Frame, image: np.ndarray) -> None:
+        if not self._offer((frame, image)):
+            raise self.error or RuntimeError("the encoder stopped")
+
+    def _offer(self, item: object, *, drop_waiting: bool = False) -> bool:
+        """Queue ``item`` for the encode thread; False if that thread has stopped.
+
+        ``drop_waiting`` discards frames still waiting when the queue is full (abandoning).
+        """
         while self._thread.is_alive():
             try:
-                self.queue.put((frame, image), timeout=0.1)
-                return
+                self.queue.put(item, timeout=0.1)
+                return True
             except queue.Full:
-                continue
-        raise self.error or RuntimeError("the encoder stopped")
+                if drop_waiting:
+                    self._drain()
+        return False
 
     def _run(self) -> None:
         writer = first = last = None
@@ -320,20 +322,13 @@ class _EncodeStage:
         )
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
+        abandon = exc_type is not None
+        if abandon:
             self._drain()
-        self._send(self._ABANDON if exc_type is not None else self._FINISH)
+        self._offer(self._ABANDON if abandon else self._FINISH, drop_waiting=abandon)
         self._thread.join()
         if exc_type is None and self.error is not None:
             raise self.error
-
-    def _send(self, item: object) -> None:
-        while self._thread.is_alive():
-            try:
-                self.queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                self._drain()
 
     def _drain(self) -> None:
         while True:

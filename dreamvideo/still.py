@@ -11,7 +11,7 @@ import numpy as np
 from .config import DreamSettings
 from .dream import Dreamer, image_to_tensor, objective_from_settings, resolve_device, tensor_to_image
 from .errors import MediaError
-from .io.images import IMAGE_FORMATS, read_image, write_image
+from .io import IMAGE_FORMATS, check_output_path, read_image, write_image
 from .models import load_model
 
 __all__ = ["StillResult", "dream_image_file", "make_dreamer"]
@@ -56,16 +56,13 @@ def dream_image_file(source: str | os.PathLike, output: str | os.PathLike, setti
         ConfigError, ModelError: bad settings, model or layer.
     """
     source, output = Path(source), Path(output)
-    if output.exists() and source.exists() and output.resolve() == source.resolve():
-        raise MediaError(f"output {output} is the input", hint="write the dream to another file")
     # Fail before the dream, not after it, on an output that cannot be written.
+    check_output_path(source, output)
     if output.suffix.lower() not in IMAGE_FORMATS:
         raise MediaError(
             f"cannot write {output.name!r}: unknown image format",
             hint=f"use one of {', '.join(sorted(IMAGE_FORMATS))}",
         )
-    if not output.absolute().parent.is_dir():
-        raise MediaError(f"cannot write {output}: folder {output.absolute().parent} does not exist")
     still = read_image(source)
     dreamer = make_dreamer(settings, grey=still.grey)
     image = image_to_tensor(still.rgb, dreamer.device)

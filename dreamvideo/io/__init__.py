@@ -1,5 +1,6 @@
 """Media in and out: still images, video decode and encode (with audio remux), probe."""
 
+from dreamvideo.io._util import check_input_file, check_output_path, is_stream
 from dreamvideo.io.decode import Frame, VideoInfo, VideoReader, open_video
 from dreamvideo.io.encode import CODECS, Codec, VideoWriter, open_writer
 from dreamvideo.io.images import IMAGE_FORMATS, StillImage, read_image, write_image
@@ -14,7 +15,10 @@ __all__ = [
     "VideoInfo",
     "VideoReader",
     "VideoWriter",
+    "check_input_file",
+    "check_output_path",
     "format_probe",
+    "is_stream",
     "open_video",
     "open_writer",
     "probe",

@@ -11,7 +11,7 @@ import av
 
 from dreamvideo.errors import MediaError
 
-__all__ = ["is_url", "is_stream", "even", "temp_path_beside", "check_input_file", "av_reason"]
+__all__ = ["is_url", "is_stream", "even", "temp_path_beside", "check_input_file", "check_output_path", "av_reason"]
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -50,6 +50,22 @@ def check_input_file(path: str | os.PathLike) -> None:
         raise MediaError(f"{p} is a folder, not a file")
     if not os.access(p, os.R_OK):
         raise MediaError(f"cannot read {p}: permission denied")
+
+
+def check_output_path(source: str | os.PathLike, output: str | os.PathLike) -> None:
+    """Raise MediaError, before any work, if ``output`` is ``source`` or its folder is missing.
+
+    Streams (``-`` and URLs) on either side are not paths and pass.
+    """
+    source, output = str(source), str(output)
+    if is_stream(output):
+        return
+    out = Path(output)
+    if not is_stream(source) and out.exists() and out.resolve() == Path(source).resolve():
+        raise MediaError(f"output {output} is the input", hint="write the dream to another file")
+    folder = out.absolute().parent
+    if not folder.is_dir():
+        raise MediaError(f"cannot write {output}: folder {folder} does not exist")
 
 
 def av_reason(error: BaseException) -> str:
