@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import warnings
 from collections.abc import Iterator
@@ -16,7 +15,8 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from dreamvideo.errors import ConfigError, MediaError
-from dreamvideo.io._util import av_reason, check_input_file, is_stream, is_url, temp_path_beside
+from dreamvideo.io._util import av_reason, check_input_file, is_stream, is_url
+from dreamvideo.io.atomic import AtomicFile
 
 __all__ = ["Codec", "CODECS", "VideoWriter", "open_writer"]
 
@@ -149,7 +149,7 @@ class VideoWriter:
         self._warned_pts = False
         self._done = False
         self._audio: _AudioCopy | None = None
-        self._tmp: Path | None = None
+        self._tmp: AtomicFile | None = None
         self._container: av.container.OutputContainer | None = None
         try:
             self._start(spec, codec, width, height, crf, audio_from, audio_span, dict(metadata or {}))
@@ -193,8 +193,8 @@ class VideoWriter:
             final = Path(output)
             if not final.parent.is_dir():
                 raise MediaError(f"cannot write {output}: the folder {final.parent} does not exist")
-            self._tmp = temp_path_beside(final)
-            return av.open(str(self._tmp), mode="w", format=_format_for(final))
+            self._tmp = AtomicFile(final)
+            return av.open(str(self._tmp.path), mode="w", format=_format_for(final))
         except av.FFmpegError as e:
             raise MediaError(f"cannot write {output}: {av_reason(e)}") from e
         except ValueError as e:  # PyAV's "could not determine output format"
@@ -300,11 +300,7 @@ class VideoWriter:
             raise
         self._done = True
         if self._tmp is not None:
-            try:
-                os.replace(self._tmp, self.output)
-            except OSError as e:
-                self._remove_tmp()
-                raise MediaError(f"cannot write {self.output}: {e.strerror or e}") from e
+            self._tmp.commit()
 
     def abort(self) -> None:
         """Stop without finishing: remove the temporary file; an existing output stays as it was."""
@@ -320,8 +316,7 @@ class VideoWriter:
 
     def _remove_tmp(self) -> None:
         if self._tmp is not None:
-            with contextlib.suppress(OSError):
-                self._tmp.unlink()
+            self._tmp.discard()
 
 
 def _codec_spec(codec: str, crf: int | None, output: str) -> Codec:
