@@ -129,13 +129,15 @@ def run_frames(
     *,
     report: RunReport,
     write_from: int | None = None,
+    preroll_sink: Sink | None = None,
     state: TemporalState | None = None,
     progress: Callable[[int, int | None], None] | None = None,
 ) -> TemporalState:
     """Dream every frame ``reader`` yields, handing those from ``write_from`` on to ``sink``.
 
     Frames before ``write_from`` are the pre-roll: dreamed for the temporal state they
-    leave, never handed over. ``state`` continues another run's temporal state.
+    leave, not handed to ``sink`` (to ``preroll_sink`` if given: the render keeps them for
+    the cross-fade at a chunk join). ``state`` continues another run's temporal state.
     Counts, cuts and stage times go into ``report``; returns the final temporal state.
 
     Raises:
@@ -152,6 +154,8 @@ def run_frames(
         decoded = _Stage("decode", _decode_with_flow(reader, flows, times), QUEUE_DEPTH)
         stack.callback(decoded.stop)
         stack.enter_context(sink)
+        if preroll_sink is not None:
+            stack.enter_context(preroll_sink)
 
         dreamed = 0
         for frame, flow_future in decoded:
@@ -167,6 +171,8 @@ def run_frames(
                 sink.put(frame, image)
                 report.frames += 1
             else:
+                if preroll_sink is not None:
+                    preroll_sink.put(frame, image)
                 report.preroll_frames += 1
             dreamed += 1
             (progress or bar.update)(dreamed, total)

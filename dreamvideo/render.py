@@ -1,18 +1,23 @@
 """Frame-range renders into a PNG sequence (``render``), and the sequence back into a film (``assemble``).
 
-    DIR/frame_%06d.png     one per frame, 0-based source index, written atomically
-    DIR/render.json        the sidecar: the source (identity and facts), frame size, bit depth, settings
+    DIR/frame_%06d.png                 one per frame, 0-based source index, written atomically
+    DIR/preroll_A/frame_%06d.png       the pre-roll dreamed before frame A (the K frames before it)
+    DIR/render.json                    the sidecar: the source (identity, facts), frame size, bit depth, settings
 
 ``render`` is the staged runner of ``pipeline.py`` with a PNG-sequence sink.
-A range is rendered from A−K (the pre-roll, dreamed and not written) so the
-dream entering frame A is close to what one sequential run would have had.
-Rerunning skips complete frames: each run of missing frames is rendered with
-its own pre-roll (runs closer together than the pre-roll are rendered as one).
-Each frame's random numbers come from (seed, frame index), so chunking never
-changes them and a chunk rendered twice gives the same pixels on the CPU.
+A range A-B is dreamed from A−K (the pre-roll), so the dream entering frame A
+is warmed up and carried along the flow like in a sequential run. Its pattern is
+not the one the previous chunk carries, though: two runs of the dream never
+converge to one pattern (measured: the difference from a sequential run does
+not shrink over 20 pre-roll frames), so ``assemble`` cross-fades the previous
+chunk's last K frames into the pre-roll's dreams of the same frames; the join
+is spread over K frames instead of showing as a pop.
 
-The sidecar holds nothing about the range, so chunks rendering into one DIR
-at the same time write the same sidecar.
+Rerunning skips complete frames: each run of missing frames is rendered with
+its own pre-roll (and lead-in). Each frame's random numbers come from (seed,
+frame index), so chunking never changes them and a chunk rendered twice gives
+the same pixels on the CPU. The sidecar holds nothing about the range, so
+chunks rendering into one DIR at the same time write the same sidecar.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +46,7 @@ __all__ = [
     "SIDECAR",
     "RenderResult",
     "assemble",
+    "assembled_frames",
     "format_indices",
     "missing_frames",
     "prepare_render",
@@ -49,6 +56,8 @@ __all__ = [
 
 DEFAULT_PREROLL = 8
 SIDECAR = "render.json"
+LEAD_PATTERN = "preroll_{:06d}"  # DIR/preroll_A/frame_%06d.png: the pre-roll dreamed before frame A
+_LEAD_NAME = re.compile(r"preroll_(\d{6,})")
 SIDECAR_VERSION = 1
 # Settings that do not change a frame's pixels: not compared between renders into one DIR.
 _DREAM_NOT_COMPARED = {"device"}
@@ -108,10 +117,8 @@ def render_frames(
     result = RenderResult(folder, ranges)
     done = set() if replace else {i for i in wanted if is_complete(frame_path(folder, i))}
     result.skipped = sorted(done)
-    # Frames between two runs of missing frames are dreamed through (and not written) when that is
-    # cheaper than a fresh pre-roll; frames outside the wanted ranges never are written.
     to_write = {i for i in wanted if i not in done}
-    segments = _segments(sorted(to_write), preroll)
+    segments = _segments(sorted(to_write))
     if segments:
         dreamer = make_dreamer(dream)
         total = sum(end - max(0, start - preroll) + 1 for start, end in segments)
@@ -120,8 +127,12 @@ def render_frames(
             report = RunReport(source, str(folder))
             decode = FrameRange(max(0, start - preroll), end)
             with open_video(source, frames=decode, size=video.frame_size, width=video.width) as reader:
-                skip = set(range(decode.start, end + 1)) - to_write  # complete, or outside the ranges
-                sink = PngSequenceSink(folder, bit_depth=bit_depth, skip=skip, times=report.stage_times)
+                sink = PngSequenceSink(folder, bit_depth=bit_depth, times=report.stage_times)
+                lead = None
+                if decode.start < start:  # the pre-roll's dreams: the cross-fade into this run at assembly
+                    lead_folder = folder / LEAD_PATTERN.format(start)
+                    lead_folder.mkdir(exist_ok=True)
+                    lead = PngSequenceSink(lead_folder, bit_depth=bit_depth, times=report.stage_times)
                 base = dreamed
 
                 def step(n: int, _total: int | None, base: int = base) -> None:
@@ -129,7 +140,7 @@ def render_frames(
                         progress(base + n, total)
 
                 run_frames(
-                    reader, sink, dreamer, video, report=report, write_from=start,
+                    reader, sink, dreamer, video, report=report, write_from=start, preroll_sink=lead,
                     progress=step if progress is not None else None,
                 )
             dreamed += report.frames + report.preroll_frames
@@ -206,11 +217,11 @@ def _check_folder(folder: str | os.PathLike) -> Path:
     return folder
 
 
-def _segments(missing: list[int], preroll: int) -> list[tuple[int, int]]:
-    """Runs of missing frames; runs closer than the pre-roll become one (dreamed through, not rewritten)."""
+def _segments(missing: list[int]) -> list[tuple[int, int]]:
+    """Runs of consecutive indices: ``[3, 4, 5, 9]`` → ``[(3, 5), (9, 9)]``."""
     runs: list[list[int]] = []
     for i in missing:
-        if runs and i - runs[-1][1] <= preroll + 1:
+        if runs and i == runs[-1][1] + 1:
             runs[-1][1] = i
         else:
             runs.append([i, i])
@@ -311,7 +322,7 @@ def missing_frames(folder: str | os.PathLike, frames: FrameRange) -> list[int]:
 
 def format_indices(indices: list[int]) -> str:
     """``[3, 4, 5, 9]`` → ``"3-5, 9"``."""
-    runs = _segments(indices, 0)
+    runs = _segments(indices)
     return ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs)
 
 
@@ -365,35 +376,85 @@ def assemble(
     encode = sidecar.get("encode", {})
     codec = codec or encode.get("codec") or "h264"
     crf = crf if crf is not None else encode.get("crf")
-    first = read_frame(folder, frames.start)
-    height, width = first.image.shape[:2]
-    start_time = first.time if first.time is not None else frames.start / float(rate)
-    writer = open_writer(
-        output,
-        width=width,
-        height=height,
-        rate=rate,
-        time_base=time_base,
-        codec=codec,
-        crf=crf,
-        audio_from=source,
-        audio_span=(start_time, None),
-        metadata=src.get("metadata") or {},
-    )
-    with writer:
-        last = first
-        for index in range(frames.start, frames.end + 1):
-            frame = first if index == frames.start else read_frame(folder, index)
-            if frame.image.shape[:2] != (height, width):
-                raise MediaError(f"frame {index} in {folder} is {frame.image.shape[1]}x{frame.image.shape[0]}, "
-                                 f"not {width}x{height} like frame {frames.start}")
-            image = frame.image if frame.image.dtype == np.uint8 else _to_8bit(frame.image)
+    writer = None
+    try:
+        for frame, image in assembled_frames(folder, frames):
+            if writer is None:
+                first = frame
+                height, width = image.shape[:2]
+                start_time = first.time if first.time is not None else frames.start / float(rate)
+                writer = open_writer(
+                    output,
+                    width=width,
+                    height=height,
+                    rate=rate,
+                    time_base=time_base,
+                    codec=codec,
+                    crf=crf,
+                    audio_from=source,
+                    audio_span=(start_time, None),
+                    metadata=src.get("metadata") or {},
+                )
+            if image.shape[:2] != (height, width):
+                raise MediaError(
+                    f"frame {frame.index} in {folder} is {image.shape[1]}x{image.shape[0]}, "
+                    f"not {width}x{height} like frame {frames.start}"
+                )
             pts = None if frame.pts is None or first.pts is None else frame.pts - first.pts
             writer.write(image, pts)
             last = frame
         end_time = last.time if last.time is not None else frames.end / float(rate)
         writer.set_audio_span(start_time, end_time + 1 / float(rate))
+        writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.abort()  # an existing output stays as it was
+        raise
     return len(frames)
+
+
+def _lead_ins(folder: Path) -> dict[int, list[int]]:
+    """Pre-roll folders: the frame A they lead into → the indices of their complete frames."""
+    leads = {}
+    for entry in os.scandir(folder):
+        m = _LEAD_NAME.fullmatch(entry.name)
+        if m and entry.is_dir():
+            leads[int(m[1])] = [i for i in frame_indices(entry.path) if is_complete(frame_path(entry.path, i))]
+    return leads
+
+
+def assembled_frames(folder: str | os.PathLike, frames: FrameRange):
+    """The film's frames, ``(SequenceFrame, uint8 (H, W, 3) RGB)``, joins cross-faded.
+
+    Where a run of frames (a chunk) was rendered with a pre-roll, the frames before
+    its first one fade from the previous chunk's dream into the pre-roll's: the weight
+    of the pre-roll rises linearly to its last frame, and the chunk continues that
+    dream. (Two runs of the dream never converge to one pattern, whatever the
+    pre-roll; without the fade a join shows as a pop.)
+
+    Raises:
+        MediaError: a frame cannot be read.
+    """
+    folder = Path(folder)
+    fades: dict[int, list[tuple[Path, float]]] = {}
+    for start, indices in _lead_ins(folder).items():
+        run = [i for i in indices if i < start]
+        if not run or run != list(range(run[0], start)):
+            continue  # no whole pre-roll right before the run it leads into
+        for j, i in enumerate(run):
+            fades.setdefault(i, []).append((folder / LEAD_PATTERN.format(start), (j + 1) / (len(run) + 1)))
+    for index in range(frames.start, frames.end + 1):
+        frame = read_frame(folder, index)
+        image = frame.image
+        if index in fades:
+            top = float(np.iinfo(image.dtype).max)
+            mixed = image.astype(np.float32) / top
+            for lead_folder, weight in sorted(fades[index], key=lambda f: f[0].name):
+                lead = read_frame(lead_folder, index).image
+                mixed = (1 - weight) * mixed + weight * (lead.astype(np.float32) / float(np.iinfo(lead.dtype).max))
+            yield frame, (np.clip(mixed, 0, 1) * 255 + 0.5).astype(np.uint8)
+        else:
+            yield frame, image if image.dtype == np.uint8 else _to_8bit(image)
 
 
 def _to_8bit(image: np.ndarray) -> np.ndarray:

@@ -17,7 +17,6 @@ import queue
 import threading
 import time
 import warnings
-from collections.abc import Collection
 from pathlib import Path
 from typing import Protocol
 
@@ -172,27 +171,24 @@ class ImageSink:
 
 
 class PngSequenceSink:
-    """Writes ``folder/frame_%06d.png`` per frame (atomically), skipping the indices in ``skip``.
+    """Writes ``folder/frame_%06d.png`` per frame, each atomically, with its source timestamp.
 
     Args:
         folder: an existing folder.
         bit_depth: 8 or 16.
-        skip: indices whose files are already complete (resume): dreamed, not written again.
         times: stage timings; ``write`` is added to.
     """
 
     dtype = np.float32
 
-    def __init__(self, folder: str | Path, *, bit_depth: int = 8, skip: Collection[int] = (), times: dict) -> None:
-        self.folder, self.bit_depth, self.skip, self.times = Path(folder), bit_depth, set(skip), times
+    def __init__(self, folder: str | Path, *, bit_depth: int = 8, times: dict) -> None:
+        self.folder, self.bit_depth, self.times = Path(folder), bit_depth, times
         self.written: list[int] = []
 
     def __enter__(self) -> PngSequenceSink:
         return self
 
     def put(self, frame: Frame, image: np.ndarray) -> None:
-        if frame.index in self.skip:
-            return
         t = time.perf_counter()
         write_frame(self.folder, frame.index, image, bit_depth=self.bit_depth, pts=frame.pts, time=frame.time)
         self.written.append(frame.index)
