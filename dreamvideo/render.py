@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -96,8 +97,8 @@ def render_frames(
     """Render ``frames`` of ``source`` into ``folder`` as ``frame_%06d.png``, resuming a partial render.
 
     ``frames``: a range or non-overlapping ranges (``video.frames`` is ignored). ``force`` renders into a
-    folder made from another source or with other settings: the sidecar and the
-    frames of this range are replaced.
+    folder made from another source or with other settings (or with frames and no sidecar):
+    its frames and pre-rolls are removed first and the sidecar replaced.
 
     Raises:
         ConfigError: bad pre-roll or bit depth; the folder holds another render (without ``force``).
@@ -199,10 +200,21 @@ def prepare_render(
         replace = bool(differences)
     elif force:
         replace = True
+    if replace:
+        _clear(folder)  # the old render's frames must not be assembled with the new ones
     if existing != sidecar:
         write_atomically(folder / SIDECAR, json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
 
     return folder, wanted, replace
+
+
+def _clear(folder: Path) -> None:
+    """Remove the frames and pre-rolls of an earlier render (``--force``)."""
+    for index in frame_indices(folder):
+        frame_path(folder, index).unlink(missing_ok=True)
+    for entry in os.scandir(folder):
+        if _LEAD_NAME.fullmatch(entry.name) and entry.is_dir():
+            shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _check_folder(folder: str | os.PathLike) -> Path:

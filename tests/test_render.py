@@ -230,13 +230,15 @@ def test_bad_render_is_one_error_line_and_touches_nothing(capsys, tmp_path, clip
 
 def test_force_replaces_a_render_of_other_settings(capsys, tmp_path, clip):
     out = tmp_path / "frames"
-    assert cli(capsys, "render", clip, "--frames", "0-2", "--out", out, *FAST)[0] == 0
+    assert cli(capsys, "render", clip, "--frames", "0-4", "--out", out, *FAST)[0] == 0
     old = read_frame(out, 1).image
     code, stdout, err = cli(capsys, "render", clip, "--frames", "0-2", "--out", out, "--octaves", "1",
                             "--steps", "3", "--quiet", "--force")
     assert code == 0 and "rendered 3 frames" in stdout, err
     assert json.loads((out / SIDECAR).read_text())["settings"]["dream"]["steps"] == 3
     assert not np.array_equal(old, read_frame(out, 1).image)
+    # frames of the old render outside the range are gone: they cannot be assembled with the new ones
+    assert sorted(p.name for p in out.glob("frame_*")) == [f"frame_00000{i}.png" for i in range(3)]
 
 
 # ---------------------------------------------------------------------------
