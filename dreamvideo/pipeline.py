@@ -34,6 +34,7 @@ from .config import DreamSettings, VideoSettings
 from .dream import Dreamer, image_to_tensor, tensor_to_image
 from .errors import MediaError
 from .io import Frame, check_input_file, check_output_path, is_stream, open_video, open_writer
+from .panorama.metadata import check_aspect, resolve_layout, vr_name
 from .still import make_dreamer
 from .temporal.cuts import is_scene_cut
 from .temporal.flow import FlowWorkers
@@ -143,6 +144,12 @@ def dream_video(
         reader = stack.enter_context(
             open_video(source, frames=video.frame_range, size=video.frame_size, width=video.width)
         )
+        # 360°: `auto` follows the input's spherical metadata; the output carries the layout.
+        layout = resolve_layout(dream, reader.info.spherical, name=source)
+        check_aspect(reader.output_size, layout, strict=dream.strict, name=source)
+        if video.vr_names:
+            output = report.output = vr_name(output, layout)
+            check_output_path(source, output)
         t = time.perf_counter()
         dreamer = make_dreamer(dream)
         times["model_load"] += time.perf_counter() - t
@@ -153,7 +160,7 @@ def dream_video(
         bar = stack.enter_context(_progress(reader.expected_frames, quiet=video.quiet)) if progress is None else None
         decoded = _Stage("decode", _decode_with_flow(reader, flows, times), QUEUE_DEPTH)
         stack.callback(decoded.stop)
-        writer = stack.enter_context(_EncodeStage(reader, output, video, times))
+        writer = stack.enter_context(_EncodeStage(reader, output, video, times, spherical=layout.spherical))
 
         for frame, flow_future in decoded:
             t = time.perf_counter()
@@ -248,8 +255,9 @@ class _EncodeStage:
 
     _FINISH, _ABANDON = object(), object()
 
-    def __init__(self, reader, output: str, video: VideoSettings, times: dict) -> None:
+    def __init__(self, reader, output: str, video: VideoSettings, times: dict, *, spherical=None) -> None:
         self.reader, self.output, self.video, self.times = reader, output, video, times
+        self.spherical = spherical  # panorama.metadata.SphericalInfo for a 360° output, else None
         self.queue: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="encode", daemon=True)
@@ -319,6 +327,7 @@ class _EncodeStage:
             audio_from=audio,
             audio_span=(frame.time, None),
             metadata=info.metadata,
+            spherical=self.spherical,
         )
 
     def __exit__(self, exc_type, exc, tb) -> None:

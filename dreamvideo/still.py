@@ -13,6 +13,7 @@ from .dream import Dreamer, image_to_tensor, objective_from_settings, resolve_de
 from .errors import MediaError
 from .io import IMAGE_FORMATS, check_output_path, read_image, write_image
 from .models import load_model
+from .panorama.metadata import check_aspect, read_spherical, resolve_layout, vr_name
 
 __all__ = ["StillResult", "dream_image_file", "make_dreamer"]
 
@@ -45,17 +46,25 @@ def make_dreamer(settings: DreamSettings, *, grey: bool = False) -> Dreamer:
     return Dreamer(model, objective, settings, grey=grey)
 
 
-def dream_image_file(source: str | os.PathLike, output: str | os.PathLike, settings: DreamSettings) -> StillResult:
+def dream_image_file(
+    source: str | os.PathLike, output: str | os.PathLike, settings: DreamSettings, *, vr_names: bool = False
+) -> StillResult:
     """Dream the image at ``source`` into ``output`` (format from its extension).
 
     Bit depth, greyness and alpha follow the source where the output format
-    allows; alpha passes through unchanged.
+    allows; alpha passes through unchanged. A 360° layout (``settings.projection``/
+    ``stereo``, ``auto`` following the input's GPano XMP) is written as GPano XMP
+    into JPEG/PNG output; ``vr_names`` adds ``_360``/``_TB``/``_LR`` to the name.
 
     Raises:
         MediaError: unreadable input, unwritable output, or output == input.
         ConfigError, ModelError: bad settings, model or layer.
     """
     source, output = Path(source), Path(output)
+    check_output_path(source, output)
+    layout = resolve_layout(settings, read_spherical(source), name=source.name)
+    if vr_names:
+        output = Path(vr_name(output, layout))
     # Fail before the dream, not after it, on an output that cannot be written.
     check_output_path(source, output)
     if output.suffix.lower() not in IMAGE_FORMATS:
@@ -64,10 +73,11 @@ def dream_image_file(source: str | os.PathLike, output: str | os.PathLike, setti
             hint=f"use one of {', '.join(sorted(IMAGE_FORMATS))}",
         )
     still = read_image(source)
+    check_aspect(still.size, layout, strict=settings.strict, name=source.name)
     dreamer = make_dreamer(settings, grey=still.grey)
     image = image_to_tensor(still.rgb, dreamer.device)
     before = dreamer.value(image)
     dreamed = dreamer.dream(image)
     after = dreamer.value(dreamed)
-    write_image(output, tensor_to_image(dreamed, dtype=np.float32), like=still)
+    write_image(output, tensor_to_image(dreamed, dtype=np.float32), like=still, spherical=layout.spherical)
     return StillResult(output, before, after, dreamer.objective.name)

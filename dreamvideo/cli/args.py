@@ -67,6 +67,19 @@ def _add_dream_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--sphere-mode", choices=SPHERE_MODES, help="how a 360° frame is shown to the network (default views)"
     )
+    g.add_argument(
+        "--strict", action="store_true", default=None, help="doubtful input is an error, not a warning "
+        "(e.g. an equirect frame that is not 2:1 per eye)"
+    )
+
+
+def _add_vr_names(g) -> None:
+    g.add_argument(
+        "--vr-names",
+        action="store_true",
+        default=None,
+        help="add _360, _TB or _LR to the output name of a 360° run, as headset players expect",
+    )
 
 
 def _add_video_options(p: argparse.ArgumentParser) -> None:
@@ -82,6 +95,7 @@ def _add_video_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--crf", type=int, metavar="N", help="constant rate factor (quality; lower is better)")
     g.add_argument("--json-report", metavar="PATH", help="write settings, counts and stage timings here")
     g.add_argument("--quiet", action="store_true", default=None, help="no progress output")
+    _add_vr_names(g)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", metavar="INPUT")
     p.add_argument("output", metavar="OUTPUT", help="format from the extension")
     _add_dream_options(p)
+    _add_vr_names(p.add_argument_group("output options"))
 
     p = sub.add_parser("dream", help="dream a video, a stream (- for stdin/stdout) or a URL")
     p.add_argument("input", metavar="INPUT")

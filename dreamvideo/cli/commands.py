@@ -24,8 +24,8 @@ def _settings(args: Namespace) -> tuple[DreamSettings, VideoSettings]:
 def image(args: Namespace) -> int:
     from ..still import dream_image_file
 
-    settings, _ = _settings(args)
-    result = dream_image_file(args.input, args.output, settings)
+    settings, video = _settings(args)
+    result = dream_image_file(args.input, args.output, settings, vr_names=video.vr_names)
     print(
         f"dreamed {args.input} -> {result.output} "
         f"({result.objective_name}: {result.objective_before:.4g} -> {result.objective_after:.4g}, "
@@ -68,7 +68,7 @@ def dream(args: Namespace) -> int:
     dream_settings, video_settings = _settings(args)
     report = dream_video(args.input, args.output, dream_settings, video_settings)
     if args.output != "-":  # stdout carries the video then
-        print(f"dreamed {report.frames} frames -> {args.output}")
+        print(f"dreamed {report.frames} frames -> {report.output}")
     return 0
 
 

@@ -100,7 +100,8 @@ class SphericalInfo:
         stereo: ``none``, ``top-bottom`` (left eye on top) or ``left-right``
             (left eye on the left); from inputs also ``right-left`` or ``custom``.
         source: where it was read: ``v2`` (sv3d/st3d), ``v1`` (the uuid XML),
-            ``gpano`` (XMP of a still), ``matroska`` (tags); ``dreamvideo`` for
+            ``gpano`` (XMP of a still), ``ffmpeg`` (Matroska elements and side data
+            as FFmpeg reports them, ``dreamvideo.io.streaminfo``); ``dreamvideo`` for
             what this project is about to write.
         cropped: True when the picture covers only part of the sphere
             (non-zero ``equi`` bounds, or GPano cropped area smaller than the full pano).
