@@ -355,9 +355,8 @@ def _read_v2(entry: _Box, name: str) -> SphericalInfo | None:
         payload = st3d[0].payload
         if len(payload) < 5 or payload[0] != 0:
             _damaged(name, "st3d box is too short or of an unknown version")
-            st3d = []
-        else:
-            stereo = _ST3D.get(payload[4], f"unknown ({payload[4]})")
+            return None  # the layout is unknown: V2 as a whole cannot be trusted
+        stereo = _ST3D.get(payload[4], f"unknown ({payload[4]})")
     if not sv3d:
         return None
     box = sv3d[0]
@@ -422,9 +421,9 @@ def parse_v1_xml(text: str) -> SphericalInfo | None:
     """Parse V1 XML; None unless ``Spherical`` is true.
 
     Raises:
-        ValueError: not well-formed XML (``xml.etree.ElementTree.ParseError`` is one).
+        ValueError: not well-formed XML.
     """
-    root = ET.fromstring(text.strip().strip("\x00"))
+    root = _xml(text.strip().strip("\x00"))
     values = {
         el.tag.rsplit("}", 1)[-1]: (el.text or "").strip() for el in root.iter() if el.tag.startswith("{" + _GSPHERICAL)
     }
@@ -434,6 +433,13 @@ def parse_v1_xml(text: str) -> SphericalInfo | None:
     stereo = _V1_STEREO.get(stereo_text, f"unknown ({stereo_text})")
     projection = values.get("ProjectionType", "equirectangular").lower() or "equirectangular"
     return SphericalInfo(projection, stereo, "v1", _v1_cropped(values))
+
+
+def _xml(text: str) -> ET.Element:
+    try:
+        return ET.fromstring(text)
+    except ET.ParseError as e:  # a SyntaxError, not a ValueError
+        raise ValueError(f"not well-formed XML: {e}") from None
 
 
 def _v1_cropped(values: dict[str, str]) -> bool:
@@ -657,7 +663,7 @@ def parse_gpano_xmp(text: str) -> SphericalInfo | None:
     end = text.rfind("</x:xmpmeta>")
     if start >= 0 and end > start:
         text = text[start : end + len("</x:xmpmeta>")]
-    root = ET.fromstring(text)
+    root = _xml(text)
     values: dict[str, str] = {}
     for el in root.iter():
         for key, value in el.attrib.items():
