@@ -135,6 +135,8 @@ def format_probe(info: dict[str, Any]) -> str:
                 parts.append(f"{s['rate']} fps ({num / den:.3f})")
             if s["average_rate"] and s["average_rate"] != s["rate"]:
                 parts.append(f"average {s['average_rate']}")
+            if not s["constant_rate"]:
+                parts.append("variable rate")
             if s["frame_count"]:
                 parts.append(f"{s['frame_count']} frames")
             if s["rotation"]:

@@ -51,10 +51,12 @@ def pyav_clip(path: Path, *, faststart: bool = False, audio: bool = False, width
     return path
 
 
-def writer_clip(path: Path, spherical: SphericalInfo | None, *, width: int = W, height: int = H) -> Path:
+def writer_clip(
+    path: Path, spherical: SphericalInfo | None, *, width: int = W, height: int = H, codec: str = "h264"
+) -> Path:
     """``FRAMES`` frames of ``texture`` through the project's VideoWriter."""
     with open_writer(str(path), width=width, height=height, rate=Fraction(25), time_base=Fraction(1, 25),
-                     spherical=spherical) as w:
+                     codec=codec, spherical=spherical) as w:
         for i in range(FRAMES):
             w.write(texture(i, width, height))
     return path
@@ -102,6 +104,19 @@ def test_writer_marks_mp4_and_mov(tmp_path, ext, stereo):
     assert sm.parse_v1_xml(xml.decode()) == SphericalInfo("equirectangular", stereo, "v1")
     height = H // 2 if stereo == "top-bottom" else H
     assert f"<GSpherical:FullPanoHeightPixels>{height}<".encode() in xml
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("codec, ext, entry", [("h265", ".mp4", b"hvc1"), ("prores", ".mov", b"apch")])
+def test_other_sample_entries(tmp_path, codec, ext, entry):
+    """The boxes go into whatever the video sample entry is (found by the track's handler)."""
+    path = writer_clip(tmp_path / f"pano{ext}", SphericalInfo(stereo="top-bottom"), codec=codec)
+    data = path.read_bytes()
+    assert data.index(entry) < data.index(b"st3d") < data.index(b"sv3d")
+    assert sm.read_spherical(path) == SphericalInfo("equirectangular", "top-bottom", "v2")
+    found = side_data(path)
+    assert found["Spherical Mapping"]["projection"] == "equirectangular"
+    assert found["Stereo 3D"]["type"] == "top and bottom"
 
 
 @needs_ffmpeg
