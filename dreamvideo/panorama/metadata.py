@@ -210,13 +210,13 @@ def _parse(data: bytes, start: int, end: int, base: int) -> tuple[list[_Box], by
             )
         box = _Box(kind, offset=base + pos, raw=data[pos : pos + size], hlen=hlen)
         if kind in _CONTAINERS:
-            _descend(box, _CONTAINERS[kind], base)
+            _descend(box, _CONTAINERS[kind])
         boxes.append(box)
         pos += size
     return boxes, data[pos:end]
 
 
-def _descend(box: _Box, prefix: int, base: int) -> None:
+def _descend(box: _Box, prefix: int) -> None:
     """Turn a parsed leaf into a container whose children start ``prefix`` bytes into its payload."""
     raw = box.raw
     assert raw is not None
@@ -243,7 +243,7 @@ def _video_entries(trak: _Box) -> list[_Box]:
     for stsd in trak.find(b"mdia", b"minf", b"stbl", b"stsd"):
         for entry in stsd.children or []:
             if entry.children is None:
-                _descend(entry, _VISUAL_SAMPLE_ENTRY, 0)
+                _descend(entry, _VISUAL_SAMPLE_ENTRY)
             entries.append(entry)
     return entries
 
@@ -300,7 +300,7 @@ def _read_moov(path: Path) -> tuple[_Box | None, list[_TopBox], int]:
         f.seek(moov.offset)
         data = f.read(moov.size)
     box = _Box(b"moov", offset=moov.offset, raw=data, hlen=moov.hlen)
-    _descend(box, 0, moov.offset)
+    _descend(box, 0)
     return box, top, length
 
 
@@ -715,7 +715,9 @@ def with_image_xmp(data: bytes, xmp: str, kind: str) -> bytes:
     if kind == "PNG":
         chunks = [c for c in _png_chunks(data) if not (c[0] == b"iTXt" and c[1].startswith(_XMP_PNG_KEY + b"\x00"))]
         itxt = (b"iTXt", _XMP_PNG_KEY + b"\x00\x00\x00" + b"\x00" + b"\x00" + packet)
-        at = next(i for i, c in enumerate(chunks) if c[0] == b"IDAT")
+        at = next((i for i, c in enumerate(chunks) if c[0] == b"IDAT"), None)
+        if at is None:
+            raise ValueError("PNG without image data")
         chunks.insert(at, itxt)
         out = [_PNG_SIGNATURE]
         for kind_, body in chunks:
