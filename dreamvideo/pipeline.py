@@ -33,7 +33,7 @@ import torch
 from .config import DreamSettings, VideoSettings
 from .dream import Dreamer, image_to_tensor, tensor_to_image
 from .errors import MediaError
-from .io import Frame, check_input_file, check_output_path, is_stream, open_video, open_writer
+from .io import Frame, check_input_file, check_output_path, check_video_output, is_stream, open_video, open_writer
 from .panorama.metadata import check_aspect, resolve_layout, vr_name
 from .still import make_dreamer
 from .temporal.cuts import is_scene_cut
@@ -135,7 +135,7 @@ def dream_video(
             output == input, unwritable output.
         ConfigError, ModelError: bad settings, model or layer.
     """
-    _check_paths(source, output)
+    _check_paths(source, output, video)
     report = RunReport(source, output, dream=dataclasses.asdict(dream), video=dataclasses.asdict(video))
     started = time.perf_counter()
     times = report.stage_times
@@ -182,11 +182,15 @@ def dream_video(
     return report
 
 
-def _check_paths(source: str, output: str) -> None:
-    """Fail before any work on a missing input, output == input, or an output folder that is not there."""
+def _check_paths(source: str, output: str, video: VideoSettings) -> None:
+    """Fail before any work on a missing input, output == input, an output folder that is not there,
+    or a container that cannot hold the codec."""
     if not is_stream(source):
         check_input_file(source)
+    if video.audio is not None:
+        check_input_file(video.audio)
     check_output_path(source, output)
+    check_video_output(output, video.codec, video.crf)
 
 
 def _decode_with_flow(reader, flows: FlowWorkers | None, times: dict) -> Iterator[tuple[Frame, Future | None]]:
@@ -302,7 +306,7 @@ class _EncodeStage:
                 writer.abort()  # drops the temp file; an existing output stays as it was
                 return
             t = time.perf_counter()
-            writer.set_audio_span(first.time, last.time + 1 / float(self.reader.info.rate))
+            writer.set_audio_span(self._audio_time(first), self._audio_time(last) + 1 / float(self.reader.info.rate))
             writer.close()
             self.times["encode"] += time.perf_counter() - t
         except BaseException as exc:
@@ -312,7 +316,7 @@ class _EncodeStage:
 
     def _open(self, frame: Frame, image: np.ndarray):
         info = self.reader.info
-        audio = self.reader.source if self.reader.is_file else None
+        audio = self.video.audio or (self.reader.source if self.reader.is_file else None)
         if audio is None and info.audio_streams:
             warnings.warn(f"audio is not copied from {self.reader.source}: a pipe or URL cannot be read twice")
         h, w = image.shape[:2]
@@ -325,10 +329,15 @@ class _EncodeStage:
             codec=self.video.codec,
             crf=self.video.crf,
             audio_from=audio,
-            audio_span=(frame.time, None),
+            audio_span=(self._audio_time(frame), None),
             metadata=info.metadata,
             spherical=self.spherical,
         )
+
+    def _audio_time(self, frame: Frame) -> float:
+        """Where ``frame`` is on the soundtrack's clock: the source's own, or for ``--audio``
+        (a file unrelated to the input's clock) the time since the input's frame 0."""
+        return frame.index / float(self.reader.info.rate) if self.video.audio else frame.time
 
     def __exit__(self, exc_type, exc, tb) -> None:
         abandon = exc_type is not None

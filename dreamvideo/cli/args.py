@@ -30,7 +30,9 @@ def _add_dream_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--layers", metavar="NAME[:W],...", help="layers to excite, with weights (default: the model's)")
     g.add_argument("--channels", metavar="LIST", help="only these channels of the layers, e.g. 3,7,10-12")
     g.add_argument("--guide", metavar="IMAGE", help="dream towards this image's features")
-    g.add_argument("--logit", type=int, metavar="CLASS", help="maximise one ImageNet class logit instead")
+    g.add_argument(
+        "--logit", metavar="CLASS", help="maximise one ImageNet class logit instead: an index or a name (\"goldfish\")"
+    )
     g.add_argument(
         "--pyramid",
         choices=PYRAMIDS,
@@ -94,6 +96,9 @@ def _add_video_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--codec", choices=CODECS, help="output codec (default h264)")
     g.add_argument("--crf", type=int, metavar="N", help="constant rate factor (quality; lower is better)")
     g.add_argument("--json-report", metavar="PATH", help="write settings, counts and stage timings here")
+    g.add_argument(
+        "--audio", metavar="FILE", help="soundtrack from this file instead of the input's (e.g. for a live stream)"
+    )
     g.add_argument("--quiet", action="store_true", default=None, help="no progress output")
     _add_vr_names(g)
 
@@ -110,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", metavar="INPUT")
     p.add_argument("output", metavar="OUTPUT", help="format from the extension")
     _add_dream_options(p)
+    g = p.add_argument_group("size")
+    g.add_argument("--width", type=int, metavar="W", help="dream at this width (aspect kept)")
+    g.add_argument("--size", metavar="WxH", help="dream at this size")
     _add_vr_names(p.add_argument_group("output options"))
 
     p = sub.add_parser("dream", help="dream a video, a stream (- for stdin/stdout) or a URL")
@@ -118,10 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dream_options(p)
     _add_video_options(p)
 
-    p = sub.add_parser("models", help="list models, or one model's layers")
+    p = sub.add_parser("models", help="list models, or one model's layers worth dreaming")
     p.add_argument("name", nargs="?", metavar="NAME")
+    p.add_argument("--all", action="store_true", help="every module with one output, not only the layers worth dreaming")
 
-    sub.add_parser("presets", help="list the presets in pipelines/")
+    p = sub.add_parser("presets", help="list the presets in pipelines/, or one preset's settings")
+    p.add_argument("name", nargs="?", metavar="NAME|FILE")
 
     p = sub.add_parser("probe", help="describe a media file's streams")
     p.add_argument("file", metavar="FILE")

@@ -187,6 +187,9 @@ class VideoReader:
             out_w, out_h = max(2, upright_w // 2 * 2), max(2, upright_h // 2 * 2)
             self._crop = (out_w, out_h) != (upright_w, upright_h)
         self.output_size = (out_w, out_h)
+        if out_w > upright_w or out_h > upright_h:
+            what = "--size" if size else "--width"
+            warnings.warn(f"{what} {out_w}x{out_h} upscales the {upright_w}x{upright_h} source", stacklevel=3)
 
         count = self.info.frame_count
         if self._range is not None and count is not None and self._range.end >= count:

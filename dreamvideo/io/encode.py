@@ -20,7 +20,7 @@ from dreamvideo.errors import ConfigError, MediaError
 from dreamvideo.io._util import av_reason, check_input_file, is_stream, is_url, temp_path_beside
 from dreamvideo.panorama.metadata import SphericalInfo, SphericalMetadataError, inject_spherical, v1_xml
 
-__all__ = ["Codec", "CODECS", "VideoWriter", "open_writer"]
+__all__ = ["Codec", "CODECS", "CONTAINERS", "VideoWriter", "check_video_output", "open_writer"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,11 @@ CODECS: dict[str, Codec] = {
     ),
     "prores": Codec("prores_ks", ("yuv422p10le",), crf=None, options={"profile": "3"}, containers=(".mov",)),
 }
+
+#: Extension → FFmpeg muxer: the containers the writer produces correctly (rate, timestamps,
+#: frame count; tested with ffprobe). Others are refused before any work: AVI, for one,
+#: stores the stream time base as its rate and counts frames wrongly.
+CONTAINERS: dict[str, str] = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".ts": "mpegts"}
 
 # Container metadata that the muxer writes itself; copying it would describe the source file.
 _MUXER_KEYS = {"major_brand", "minor_version", "compatible_brands", "encoder", "creation_time"}
@@ -373,6 +378,16 @@ class VideoWriter:
                 self._tmp.unlink()
 
 
+def check_video_output(output: str, codec: str = "h264", crf: int | None = None) -> None:
+    """Raise before any work unless ``output`` can hold ``codec`` (see ``CONTAINERS``).
+
+    Raises:
+        ConfigError: an unknown codec, or crf for a codec without one.
+        MediaError: a container the writer cannot write correctly, or one that cannot hold the codec.
+    """
+    _codec_spec(codec, crf, output)
+
+
 def _codec_spec(codec: str, crf: int | None, output: str) -> Codec:
     """Look up and check a codec choice for this output."""
     if codec not in CODECS:
@@ -382,14 +397,21 @@ def _codec_spec(codec: str, crf: int | None, output: str) -> Codec:
         raise ConfigError(f"--crf does not apply to {codec}")
     if spec.encoder not in av.codecs_available:
         raise MediaError(f"this FFmpeg build has no {spec.encoder} encoder for {codec}")
+    if is_stream(output):
+        if spec.containers:
+            raise MediaError(f"{codec} cannot be streamed as MPEG-TS", hint="use --codec h264 or h265")
+        return spec
     suffix = Path(output).suffix.lower()
-    if spec.containers and not is_stream(output) and suffix not in spec.containers:
+    if suffix not in CONTAINERS:
         raise MediaError(
-            f"cannot write {codec} to a {suffix or 'file without extension'}",
+            f"cannot write video to a {suffix or 'file without extension'}",
+            hint=f"use one of {', '.join(CONTAINERS)}",
+        )
+    if spec.containers and suffix not in spec.containers:
+        raise MediaError(
+            f"cannot write {codec} to a {suffix}",
             hint=f"use {' or '.join(spec.containers)}",
         )
-    if spec.containers and is_stream(output):
-        raise MediaError(f"{codec} cannot be streamed as MPEG-TS", hint="use --codec h264 or h265")
     return spec
 
 
@@ -401,10 +423,8 @@ def _pick_pix_fmt(spec: Codec) -> str:
 
 
 def _format_for(path: Path) -> str | None:
-    """FFmpeg's muxer for ``path`` by its extension (None: let FFmpeg guess)."""
-    return {".mov": "mov", ".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", ".ts": "mpegts"}.get(
-        path.suffix.lower()
-    )
+    """FFmpeg's muxer for ``path`` by its extension."""
+    return CONTAINERS.get(path.suffix.lower())
 
 
 class _AudioCopy:
