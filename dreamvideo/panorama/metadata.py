@@ -272,7 +272,7 @@ def _top_level(f: io.BufferedReader, length: int) -> list[_TopBox]:
             size = length - pos
         if size < hlen or not re.fullmatch(rb"[\x20-\x7e\xa9]{4}", kind):
             break
-        boxes.append(_TopBox(kind, pos, min(size, length - pos), hlen))
+        boxes.append(_TopBox(kind, pos, size, hlen))  # size may run past a truncated end
         pos += size
     return boxes
 
@@ -504,7 +504,7 @@ def inject_spherical(
     if not info.is_equirect or info.stereo not in _ST3D_CODE:
         raise SphericalMetadataError(f"cannot write {info.projection} {info.stereo} metadata")
     path = Path(path)
-    moov, top, length = _read_moov(path)
+    moov, top, _ = _read_moov(path)
     if moov is None:
         raise SphericalMetadataError("no moov box")
     if any(b.type == b"moof" for b in top):
@@ -529,7 +529,7 @@ def inject_spherical(
     moov_is_last = all(b.offset < old_offset for b in top if b.type != b"moov")
     new = _shift_chunk_offsets(moov, old_offset + old_size, old_size, shift=not moov_is_last)
     if moov_is_last:
-        _rewrite_tail(path, old_offset, new, length)
+        _rewrite_tail(path, old_offset, new)
     else:
         _rewrite_copy(path, old_offset, old_size, new)
 
@@ -569,7 +569,7 @@ def _shift_chunk_offsets(moov: _Box, data_after: int, old_size: int, *, shift: b
             return data
 
 
-def _rewrite_tail(path: Path, offset: int, moov: bytes, length: int) -> None:
+def _rewrite_tail(path: Path, offset: int, moov: bytes) -> None:
     """Replace the last box (``moov``) of the file in place; restore it if writing fails."""
     with open(path, "r+b") as f:
         f.seek(offset)
