@@ -499,3 +499,13 @@ def test_probe_shows_spherical(tmp_path):
     assert "360° equirectangular, stereo top-bottom (spherical V2)" in format_probe(info)
     flat = probe(writer_clip(tmp_path / "flat.mp4", None))
     assert flat["streams"][0]["spherical"] is None and "360" not in format_probe(flat)
+
+
+def test_probe_shows_gpano_of_stills(tmp_path):
+    for name, stereo in (("pano.jpg", "top-bottom"), ("pano.png", "none")):
+        write_image(tmp_path / name, texture(0, 128, 64), spherical=SphericalInfo(stereo=stereo))
+        info = probe(tmp_path / name)
+        assert info["streams"][0]["spherical"] == {
+            "projection": "equirectangular", "stereo": stereo, "source": "gpano", "cropped": False
+        }
+        assert "(GPano XMP)" in format_probe(info)
