@@ -28,8 +28,9 @@ from pathlib import Path
 from .config import DreamSettings, VideoSettings
 from .dream import Dreamer
 from .errors import ConfigError, MediaError
-from .io import IMAGE_FORMATS, Frame, check_input_file, check_output_path, is_stream, open_video
+from .io import IMAGE_FORMATS, Frame, check_input_file, check_output_path, check_video_output, is_stream, open_video
 from .io.atomic import write_atomically
+from .panorama.metadata import check_aspect, resolve_layout, vr_name
 from .sinks import QUEUE_DEPTH, EncodeSink, ImageSink, Sink
 from .still import make_dreamer
 from .temporal.dreamer import TemporalDreamer, TemporalState
@@ -99,18 +100,24 @@ def dream_video(
             output == input, unwritable output.
         ConfigError, ModelError: bad settings, model or layer; several frames for an image.
     """
-    _check_paths(source, output)
+    _check_paths(source, output, video)
     report = RunReport(source, output, dream=dataclasses.asdict(dream), video=dataclasses.asdict(video))
     started = time.perf_counter()
     with open_video(source, frames=video.frame_range, size=video.frame_size, width=video.width) as reader:
+        # 360°: `auto` follows the input's spherical metadata; the output carries the layout.
+        layout = resolve_layout(dream, reader.info.spherical, name=source)
+        check_aspect(reader.output_size, layout, strict=dream.strict, name=source)
+        if video.vr_names:
+            output = report.output = vr_name(output, layout)
+            check_output_path(source, output)
         if is_image_output(output):
             if reader.expected_frames != 1:
                 raise ConfigError(
                     f"{Path(output).name} is an image: it takes one frame", hint="use --frames N, or a video output"
                 )
-            sink: Sink = ImageSink(output)
+            sink: Sink = ImageSink(output, spherical=layout.spherical)
         else:
-            sink = EncodeSink(reader, output, video, report.stage_times)
+            sink = EncodeSink(reader, output, video, report.stage_times, spherical=layout.spherical)
         t = time.perf_counter()
         dreamer = make_dreamer(dream)
         report.stage_times["model_load"] += time.perf_counter() - t
@@ -181,11 +188,16 @@ def run_frames(
     return temporal.state()
 
 
-def _check_paths(source: str, output: str) -> None:
-    """Fail before any work on a missing input, output == input, or an output folder that is not there."""
+def _check_paths(source: str, output: str, video: VideoSettings) -> None:
+    """Fail before any work on a missing input or ``--audio`` file, output == input, an output
+    folder that is not there, or a video container that cannot hold the codec."""
     if not is_stream(source):
         check_input_file(source)
+    if video.audio is not None:
+        check_input_file(video.audio)
     check_output_path(source, output)
+    if not is_image_output(output):
+        check_video_output(output, video.codec, video.crf)
 
 
 def _decode_with_flow(reader, flows: FlowWorkers | None, times: dict) -> Iterator[tuple[Frame, Future | None]]:

@@ -58,8 +58,9 @@ class EncodeSink:
     dtype = np.uint8
     _FINISH, _ABANDON = object(), object()
 
-    def __init__(self, reader, output: str, video: VideoSettings, times: dict) -> None:
+    def __init__(self, reader, output: str, video: VideoSettings, times: dict, *, spherical=None) -> None:
         self.reader, self.output, self.video, self.times = reader, output, video, times
+        self.spherical = spherical  # panorama.metadata.SphericalInfo for a 360° output, else None
         self.queue: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="encode", daemon=True)
@@ -104,7 +105,7 @@ class EncodeSink:
                 writer.abort()  # drops the temp file; an existing output stays as it was
                 return
             t = time.perf_counter()
-            writer.set_audio_span(first.time, last.time + 1 / float(self.reader.info.rate))
+            writer.set_audio_span(self._audio_time(first), self._audio_time(last) + 1 / float(self.reader.info.rate))
             writer.close()
             self.times["encode"] += time.perf_counter() - t
         except BaseException as exc:
@@ -114,7 +115,7 @@ class EncodeSink:
 
     def _open(self, frame: Frame, image: np.ndarray):
         info = self.reader.info
-        audio = self.reader.source if self.reader.is_file else None
+        audio = self.video.audio or (self.reader.source if self.reader.is_file else None)
         if audio is None and info.audio_streams:
             warnings.warn(f"audio is not copied from {self.reader.source}: a pipe or URL cannot be read twice")
         h, w = image.shape[:2]
@@ -127,9 +128,15 @@ class EncodeSink:
             codec=self.video.codec,
             crf=self.video.crf,
             audio_from=audio,
-            audio_span=(frame.time, None),
+            audio_span=(self._audio_time(frame), None),
             metadata=info.metadata,
+            spherical=self.spherical,
         )
+
+    def _audio_time(self, frame: Frame) -> float:
+        """Where ``frame`` is on the soundtrack's clock: the source's own, or for ``--audio``
+        (a file unrelated to the input's clock) the time since the input's frame 0."""
+        return frame.index / float(self.reader.info.rate) if self.video.audio else frame.time
 
     def __exit__(self, exc_type, exc, tb) -> None:
         abandon = exc_type is not None
@@ -153,8 +160,9 @@ class ImageSink:
 
     dtype = np.uint8
 
-    def __init__(self, output: str | Path) -> None:
+    def __init__(self, output: str | Path, *, spherical=None) -> None:
         self.output = Path(output)
+        self.spherical = spherical  # a 360° frame gets GPano XMP (JPEG, PNG)
         self.written = 0
 
     def __enter__(self) -> ImageSink:
@@ -163,7 +171,7 @@ class ImageSink:
     def put(self, frame: Frame, image: np.ndarray) -> None:
         if self.written:
             raise ConfigError(f"{self.output.name} is an image: it takes one frame", hint="use --frames N")
-        write_image(self.output, image)  # atomic: a failed write leaves any old file as it was
+        write_image(self.output, image, spherical=self.spherical)  # atomic: an old file stays until it is whole
         self.written += 1
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from .. import __version__
-from ..config import CODECS, DEVICES, FLOWS
+from ..config import CODECS, DEVICES, FLOWS, PROJECTIONS, PYRAMIDS, SPHERE_MODES, STEREO_LAYOUTS
 from ..errors import ConfigError
 
 __all__ = ["build_parser"]
@@ -30,16 +30,58 @@ def _add_dream_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--layers", metavar="NAME[:W],...", help="layers to excite, with weights (default: the model's)")
     g.add_argument("--channels", metavar="LIST", help="only these channels of the layers, e.g. 3,7,10-12")
     g.add_argument("--guide", metavar="IMAGE", help="dream towards this image's features")
-    g.add_argument("--logit", type=int, metavar="CLASS", help="maximise one ImageNet class logit instead")
-    g.add_argument("--octaves", type=int, metavar="N", help="pyramid levels (default 4)")
+    g.add_argument(
+        "--logit", metavar="CLASS", help="maximise one ImageNet class logit instead: an index or a name (\"goldfish\")"
+    )
+    g.add_argument(
+        "--pyramid",
+        choices=PYRAMIDS,
+        help="anchored (default): octaves from --base-width up to the frame, the same look at any size; "
+        "classic: --octaves levels below the frame",
+    )
+    g.add_argument("--base-width", type=int, metavar="PX", help="width of the smallest anchored octave (default 224)")
+    g.add_argument(
+        "--octaves", type=int, metavar="N", help="classic: pyramid levels (default 4); anchored: keep the N finest"
+    )
     g.add_argument("--octave-scale", type=float, metavar="S", help="size ratio between octaves (default 1.4)")
     g.add_argument("--steps", type=int, metavar="N", help="ascent steps per octave (default 10)")
     g.add_argument("--step-size", type=float, metavar="F", help="pixels moved per step, in [0,1] units (default 0.02)")
-    g.add_argument("--jitter", type=int, metavar="PX", help="random roll per step, in pixels (default 32)")
+    g.add_argument(
+        "--strength", type=float, metavar="S", help="how strong the dream is: 0 none, 1 the default look, 2 twice the ascent"
+    )
+    g.add_argument(
+        "--jitter",
+        type=int,
+        metavar="PX",
+        help="random roll per step: pixels of the base octave, scaled up with each octave (default 6); "
+        "classic: frame pixels (default 32)",
+    )
     g.add_argument("--smoothing", type=float, metavar="SIGMA", help="Gaussian blur of the gradient (default 0.5)")
     g.add_argument("--tile", type=int, metavar="PX", help="largest side dreamed in one piece (default 512)")
     g.add_argument("--seed", type=int, metavar="N", help="random seed (default 0)")
     g.add_argument("--device", choices=DEVICES, help="where to run (default auto: cuda, mps, cpu)")
+    g.add_argument(
+        "--projection", choices=PROJECTIONS, help="flat, or equirect for 360° (default auto: from the input's metadata)"
+    )
+    g.add_argument(
+        "--stereo", choices=STEREO_LAYOUTS, help="eye layout, left eye top/left (default auto: from metadata, else none)"
+    )
+    g.add_argument(
+        "--sphere-mode", choices=SPHERE_MODES, help="how a 360° frame is shown to the network (default views)"
+    )
+    g.add_argument(
+        "--strict", action="store_true", default=None, help="doubtful input is an error, not a warning "
+        "(e.g. an equirect frame that is not 2:1 per eye)"
+    )
+
+
+def _add_vr_names(g) -> None:
+    g.add_argument(
+        "--vr-names",
+        action="store_true",
+        default=None,
+        help="add _360, _TB or _LR to the output name of a 360° run, as headset players expect",
+    )
 
 
 def _add_video_options(p: argparse.ArgumentParser) -> None:
@@ -54,7 +96,11 @@ def _add_video_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--codec", choices=CODECS, help="output codec (default h264)")
     g.add_argument("--crf", type=int, metavar="N", help="constant rate factor (quality; lower is better)")
     g.add_argument("--json-report", metavar="PATH", help="write settings, counts and stage timings here")
+    g.add_argument(
+        "--audio", metavar="FILE", help="soundtrack from this file instead of the input's (e.g. for a live stream)"
+    )
     g.add_argument("--quiet", action="store_true", default=None, help="no progress output")
+    _add_vr_names(g)
 
 
 def _add_render_options(p: argparse.ArgumentParser, *, out: bool = True) -> None:
@@ -78,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", metavar="INPUT")
     p.add_argument("output", metavar="OUTPUT", help="format from the extension")
     _add_dream_options(p)
+    g = p.add_argument_group("size")
+    g.add_argument("--width", type=int, metavar="W", help="dream at this width (aspect kept)")
+    g.add_argument("--size", metavar="WxH", help="dream at this size")
+    _add_vr_names(p.add_argument_group("output options"))
 
     p = sub.add_parser("dream", help="dream a video, a stream (- for stdin/stdout) or a URL")
     p.add_argument("input", metavar="INPUT")
@@ -125,10 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--frames", required=True, metavar="A-B", help="the job's frame range")
     f.add_argument("--chunk", type=int, required=True, metavar="N", help="frames per task")
 
-    p = sub.add_parser("models", help="list models, or one model's layers")
+    p = sub.add_parser("models", help="list models, or one model's layers worth dreaming")
     p.add_argument("name", nargs="?", metavar="NAME")
+    p.add_argument("--all", action="store_true", help="every module with one output, not only the layers worth dreaming")
 
-    sub.add_parser("presets", help="list the presets in pipelines/")
+    p = sub.add_parser("presets", help="list the presets in pipelines/, or one preset's settings")
+    p.add_argument("name", nargs="?", metavar="NAME|FILE")
 
     p = sub.add_parser("probe", help="describe a media file's streams")
     p.add_argument("file", metavar="FILE")

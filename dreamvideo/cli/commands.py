@@ -6,7 +6,15 @@ import dataclasses
 import json
 from argparse import Namespace
 
-from ..config import DreamSettings, VideoSettings, build_settings, list_presets, load_preset
+from ..config import (
+    DreamSettings,
+    VideoSettings,
+    build_settings,
+    list_presets,
+    load_preset,
+    parse_size,
+    preset_description,
+)
 from ..errors import ConfigError
 
 __all__ = ["assemble", "dream", "farm", "image", "metrics", "models", "presets", "probe", "render"]
@@ -25,8 +33,15 @@ def _settings(args: Namespace) -> tuple[DreamSettings, VideoSettings]:
 def image(args: Namespace) -> int:
     from ..still import dream_image_file
 
-    settings, _ = _settings(args)
-    result = dream_image_file(args.input, args.output, settings)
+    settings, video = _settings(args)
+    if args.width is not None and args.size is not None:
+        raise ConfigError("give --width or --size, not both")
+    if args.width is not None and args.width < 16:
+        raise ConfigError("--width must be at least 16")
+    size = parse_size(args.size) if args.size is not None else None
+    result = dream_image_file(
+        args.input, args.output, settings, width=args.width, size=size, vr_names=video.vr_names
+    )
     print(
         f"dreamed {args.input} -> {result.output} "
         f"({result.objective_name}: {result.objective_before:.4g} -> {result.objective_after:.4g}, "
@@ -42,7 +57,7 @@ def models(args: Namespace) -> int:
         spec = get_spec(args.name)
         status = weights_status(args.name)
         print(f"{args.name}: default layer {spec.default_layer}; weights {_presence(status)}")
-        for name in layer_names(args.name):
+        for name in layer_names(args.name, every=args.all):
             print(f"  {name}")
         return 0
     for name in list_models():
@@ -58,6 +73,15 @@ def _presence(status) -> str:
 
 
 def presets(args: Namespace) -> int:
+    if args.name:
+        preset = load_preset(args.name)
+        print(f"{args.name}: {preset_description(args.name)}")
+        for table, values in preset.items():
+            if values:
+                print(f"[{table}]")
+                for key, value in values.items():
+                    print(f"  {key.replace('_', '-'):14s} {value!r}")
+        return 0
     for name, description in list_presets().items():
         print(f"{name:20s} {description}")
     return 0
@@ -69,7 +93,7 @@ def dream(args: Namespace) -> int:
     dream_settings, video_settings = _settings(args)
     report = dream_video(args.input, args.output, dream_settings, video_settings)
     if args.output != "-":  # stdout carries the video then
-        print(f"dreamed {report.frames} frames -> {args.output}")
+        print(f"dreamed {report.frames} frames -> {report.output}")
     return 0
 
 
@@ -91,8 +115,11 @@ def metrics(args: Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         print(f"frames            {report.frames}")
-        print(f"warp error        {report.warp_error:.3f}  (source itself: {report.source_warp_error:.3f})")
-        print(f"strength          {report.strength:.3f}")
+        print(
+            f"warp error        {report.warp_error:.3f}  (source itself: {report.source_warp_error:.3f}; "
+            "mean |change| of a frame against the previous one warped along the flow, 0-255 RGB: lower is steadier)"
+        )
+        print(f"strength          {report.strength:.3f}  (mean |dream - source|, 0-255 RGB: higher is a stronger dream)")
     return 0
 
 

@@ -26,7 +26,7 @@ from .plan import parse_frame_ranges, plan_chunks
 
 __all__ = ["build_template", "write_bundle", "to_yaml"]
 
-_PATH_OPTIONS = {"guide", "weights"}
+_PATH_OPTIONS = {"guide", "weights", "audio"}
 _NOT_PARAMETERS = {"frames", "json_report", "quiet"}
 _TYPES = {int: "INT", float: "FLOAT", str: "STRING"}
 
@@ -79,7 +79,10 @@ def build_template(
     ]
     option_args: list[str] = []
     for option, value in options.items():
-        if option in _NOT_PARAMETERS or value is None or isinstance(value, bool):
+        if option in _NOT_PARAMETERS or value is None or value is False:
+            continue
+        if value is True:  # a flag (--strict, --vr-names): passed as given, not a parameter
+            option_args.append(f"--{option.replace('_', '-')}")
             continue
         name = parameter_name(option)
         param: dict = {"name": name, "description": f"--{option.replace('_', '-')}"}

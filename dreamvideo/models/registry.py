@@ -10,6 +10,7 @@ EfficientNet-Lite0 has ``stem``, ``blocks.0`` … ``blocks.15`` and ``head``.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import types
 from collections.abc import Callable, Mapping
@@ -19,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import ModelError
+from ..errors import ConfigError, ModelError
 from .efficientnet_lite import EfficientNetLite0
 from .weights import WeightsSource, WeightsStatus
 
@@ -234,13 +235,73 @@ def layer_modules(name: str) -> Mapping[str, str]:
     return types.MappingProxyType({path: path for path, _ in network.named_modules() if calls.get(path) == 1})
 
 
-def layer_names(name: str) -> list[str]:
-    """The layer names model ``name`` can dream, without loading weights.
+# Modules whose output is not worth dreaming on its own: normalisation and the classifier
+# (ReLUs stay: VGG's features.22 is a classic layer to dream).
+_NOT_DREAMABLE = (
+    torch.nn.modules.batchnorm._BatchNorm,
+    torch.nn.Dropout,
+    torch.nn.Linear,
+    torch.nn.Flatten,
+    torch.nn.Identity,
+    torch.nn.AdaptiveAvgPool2d,
+)
+
+
+def layer_names(name: str, *, every: bool = False) -> list[str]:
+    """The layer names model ``name`` can dream, in network order, without loading weights.
+
+    By default only the layers worth dreaming: blocks and inception outputs,
+    convolutions and their activations (a convolution block — a module with ``conv``
+    and ``bn`` children — stands for its parts), not normalisations or the classifier.
+    ``every`` lists every module with a single output.
 
     Raises:
         ModelError: unknown model.
     """
-    return list(layer_modules(name))
+    known = list(layer_modules(name))
+    spec = get_spec(name)
+    if every or spec.taps is not None:
+        return known
+    with torch.device("meta"):
+        modules = dict(spec.builder().named_modules())
+    blocks = {path for path, m in modules.items() if {"conv", "bn"} <= {n for n, _ in m.named_children()}}
+    classifiers = {path for path, m in modules.items() if any(isinstance(c, torch.nn.Linear) for c in m.children())}
+    return [
+        path
+        for path in known
+        if not isinstance(modules[path], _NOT_DREAMABLE)
+        and not any(path == c or path.startswith(f"{c}.") for c in classifiers)
+        and path.rpartition(".")[0] not in blocks
+    ]
+
+
+def imagenet_class(name_or_index: int | str) -> int:
+    """An ImageNet-1k class index from an index or a label (``"Egyptian cat"`` → 285).
+
+    Labels are torchvision's (they ship with it: no download). A name matches a
+    label exactly (case-insensitive), else the one label that contains it.
+
+    Raises:
+        ConfigError: a name that matches no label, or several.
+    """
+    from ..config import parse_logit
+
+    value = parse_logit(name_or_index) if isinstance(name_or_index, str) else name_or_index
+    if isinstance(value, int):
+        return value
+    from torchvision.models._meta import _IMAGENET_CATEGORIES as labels
+
+    wanted = value.lower().replace("_", " ")
+    exact = [i for i, label in enumerate(labels) if label.lower() == wanted]
+    found = exact or [i for i, label in enumerate(labels) if wanted in label.lower()]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        near = difflib.get_close_matches(value, labels, n=3)
+        hint = f"did you mean {' or '.join(repr(n) for n in near)}?" if near else "give a class index 0-999"
+        raise ConfigError(f"--logit {value!r}: no ImageNet class of that name", hint=hint)
+    names = ", ".join(f"{labels[i]!r} ({i})" for i in found[:6])
+    raise ConfigError(f"--logit {value!r} matches several ImageNet classes: {names}", hint="give the full name or the index")
 
 
 def weights_status(name: str) -> WeightsStatus:
