@@ -178,10 +178,20 @@ def fail_once(marker: str):
 
 
 def test_ray_runner_retries_a_failed_chunk_and_assembles(capsys, tmp_path, clip, ray_instance):
+    from dreamvideo.errors import MediaError
     from dreamvideo.farm.ray_runner import run_on_ray
 
-    marker = tmp_path / "failed-once"
     film = tmp_path / "film.mp4"
+    settings = dict(dream=DreamSettings(octaves=1, steps=1), video=VideoSettings(refine_steps=1, quiet=True))
+    # without retries the failure ends the job: one error, no film, the other chunks' frames kept
+    with pytest.raises(MediaError, match=r"1 of 3 chunks failed after 1 tries; chunk 1 \(4-7\)"):
+        run_on_ray(str(clip), str(film), chunk=4, frames="0-11", preroll=3, retries=0,
+                   task=fail_once(str(tmp_path / "failed-before")), **settings)
+    assert not film.exists()
+    assert [p.done for p in chunk_progress(tmp_path / "film.frames", plan_chunks(FrameRange(0, 11), 4, preroll=3))] == [
+        4, 0, 4]
+
+    marker = tmp_path / "failed-once"
     result = run_on_ray(
         str(clip), str(film), chunk=4, frames="0-11", preroll=3,
         dream=DreamSettings(octaves=1, steps=1), video=VideoSettings(refine_steps=1),
@@ -208,3 +218,37 @@ def test_ray_runner_bad_input(capsys, tmp_path, clip):
     code, _, err = cli(capsys, "farm", "ray", tmp_path / "missing.mp4", tmp_path / "f.mp4", "--chunk", "4")
     assert code == 2 and "no such file" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def on_gpu(source, work, chunk, dream, video, bit_depth):
+    """A Ray task that checks Ray gave it a GPU, then renders its chunk there."""
+    import ray
+    import torch
+
+    from dreamvideo.farm.ray_runner import render_chunk
+
+    assert ray.get_gpu_ids() and torch.cuda.is_available(), "the task got no GPU"
+    return render_chunk(source, work, chunk, dream, video, bit_depth)
+
+
+@pytest.mark.gpu
+def test_ray_runner_gives_each_chunk_a_gpu(tmp_path, clip):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    ray = pytest.importorskip("ray")
+    from dreamvideo.farm.ray_runner import run_on_ray
+
+    if ray.is_initialized():
+        ray.shutdown()  # the CPU-only instance of the other tests
+    ray.init(include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             runtime_env={"env_vars": {"PYTHONPATH": ENV["PYTHONPATH"]}})
+    try:
+        result = run_on_ray(
+            str(clip), str(tmp_path / "film.mp4"), chunk=4, frames="0-7", preroll=2,
+            dream=DreamSettings(octaves=1, steps=1, device="cuda"), video=VideoSettings(refine_steps=1),
+            task=on_gpu,
+        )
+    finally:
+        ray.shutdown()
+    assert result.frames == 8 and video_frames(tmp_path / "film.mp4") == 8

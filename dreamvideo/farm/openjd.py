@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, MediaError
 from ..io.atomic import write_atomically
-from .plan import parse_frame_ranges, plan_chunks
+from .plan import parse_frame_ranges, plan_chunks, render_argv
 
 __all__ = ["build_template", "write_bundle", "to_yaml"]
 
@@ -94,11 +94,10 @@ def build_template(
         params.append(param)
         option_args += [f"--{option.replace('_', '-')}", f"{{{{Param.{name}}}}}"]
 
-    render = [
-        "-m", "dreamvideo", "render", "{{Param.Input}}", "--frames", "{{Task.Param.Frame}}",
-        "--out", "{{Param.FramesDir}}", "--preroll", "{{Param.Preroll}}", "--bit-depth", "{{Param.BitDepth}}",
-        *option_args,
-    ]
+    render = ["-m", "dreamvideo", *render_argv(
+        "{{Param.Input}}", "{{Param.FramesDir}}", "{{Task.Param.Frame}}",
+        preroll="{{Param.Preroll}}", bit_depth="{{Param.BitDepth}}", options=option_args,
+    )]
     encode = [a for o in ("codec", "crf") if o in options for a in (f"--{o}", f"{{{{Param.{parameter_name(o)}}}}}")]
     assemble = [
         "-m", "dreamvideo", "assemble", "{{Param.FramesDir}}", "{{Param.Output}}",
