@@ -103,6 +103,15 @@ def _add_video_options(p: argparse.ArgumentParser) -> None:
     _add_vr_names(g)
 
 
+def _add_render_options(p: argparse.ArgumentParser, *, out: bool = True) -> None:
+    g = p.add_argument_group("render options")
+    if out:
+        g.add_argument("--out", required=True, metavar="DIR", help="folder for frame_%%06d.png and render.json")
+        g.add_argument("--force", action="store_true", help="render into a DIR made from another source or settings")
+    g.add_argument("--preroll", type=int, metavar="K", help="frames dreamed before each range, not written (8)")
+    g.add_argument("--bit-depth", type=int, choices=(8, 16), metavar="8|16", help="PNG bits per sample (8)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``dreamvideo`` parser with one sub-parser per command."""
     parser = _Parser(prog="dreamvideo", description="DeepDream for videos, live streams and 360° panoramas.")
@@ -125,6 +134,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", metavar="OUTPUT")
     _add_dream_options(p)
     _add_video_options(p)
+
+    p = sub.add_parser("render", help="dream a frame range into DIR/frame_%%06d.png (resumable; for farms)")
+    p.add_argument("input", metavar="INPUT")
+    _add_render_options(p)
+    _add_dream_options(p)
+    _add_video_options(p)
+
+    p = sub.add_parser("assemble", help="encode a rendered PNG sequence with the source's timing and audio")
+    p.add_argument("folder", metavar="DIR")
+    p.add_argument("output", metavar="OUTPUT")
+    p.add_argument("--source", metavar="INPUT", help="the source video (default: the one recorded in DIR)")
+    p.add_argument("--frames", metavar="A-B", help="the span to encode (default: first to last frame in DIR)")
+    p.add_argument("--codec", choices=CODECS, help="output codec (default: the render's, else h264)")
+    p.add_argument("--crf", type=int, metavar="N", help="constant rate factor (default: the render's)")
+
+    p = sub.add_parser("farm", help="split a dream over machines: OpenJD job bundles, Ray")
+    farm = p.add_subparsers(dest="farm_command", metavar="RUNNER", parser_class=_Parser)
+    farm.required = True
+    f = farm.add_parser("openjd", help="write an Open Job Description job bundle (template.yaml)")
+    f.add_argument("input", metavar="INPUT")
+    f.add_argument("output", metavar="OUTPUT")
+    f.add_argument("--chunk", type=int, required=True, metavar="N", help="frames per task")
+    f.add_argument("--bundle", required=True, metavar="DIR", help="folder to write the bundle into")
+    _add_render_options(f, out=False)
+    _add_dream_options(f)
+    _add_video_options(f)
+    f = farm.add_parser("ray", help="render the chunks as Ray tasks, then assemble")
+    f.add_argument("input", metavar="INPUT")
+    f.add_argument("output", metavar="OUTPUT")
+    f.add_argument("--chunk", type=int, required=True, metavar="N", help="frames per task")
+    f.add_argument("--address", metavar="ADDR", help="an existing Ray cluster (default: a local instance)")
+    f.add_argument("--retries", type=int, metavar="N", help="times a failed chunk is tried again (default 2)")
+    f.add_argument("--work", metavar="DIR", help="where the frames go (default: OUTPUT's name + .frames)")
+    _add_render_options(f, out=False)
+    _add_dream_options(f)
+    _add_video_options(f)
+    f = farm.add_parser("status", help="chunks done and frames rendered in DIR")
+    f.add_argument("folder", metavar="DIR")
+    f.add_argument("--frames", required=True, metavar="A-B", help="the job's frame range")
+    f.add_argument("--chunk", type=int, required=True, metavar="N", help="frames per task")
 
     p = sub.add_parser("models", help="list models, or one model's layers worth dreaming")
     p.add_argument("name", nargs="?", metavar="NAME")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import struct
 import sys
 import warnings
@@ -17,7 +16,8 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from dreamvideo.errors import ConfigError, MediaError
-from dreamvideo.io._util import av_reason, check_input_file, is_stream, is_url, temp_path_beside
+from dreamvideo.io._util import av_reason, check_input_file, is_stream, is_url
+from dreamvideo.io.atomic import AtomicFile
 from dreamvideo.panorama.metadata import SphericalInfo, SphericalMetadataError, inject_spherical, v1_xml
 
 __all__ = ["Codec", "CODECS", "CONTAINERS", "VideoWriter", "check_video_output", "open_writer"]
@@ -169,7 +169,7 @@ class VideoWriter:
         self._warned_pts = False
         self._done = False
         self._audio: _AudioCopy | None = None
-        self._tmp: Path | None = None
+        self._tmp: AtomicFile | None = None
         self._container: av.container.OutputContainer | None = None
         try:
             self._start(spec, codec, width, height, crf, audio_from, audio_span, dict(metadata or {}))
@@ -215,8 +215,8 @@ class VideoWriter:
             final = Path(output)
             if not final.parent.is_dir():
                 raise MediaError(f"cannot write {output}: the folder {final.parent} does not exist")
-            self._tmp = temp_path_beside(final)
-            return av.open(str(self._tmp), mode="w", format=_format_for(final))
+            self._tmp = AtomicFile(final)
+            return av.open(str(self._tmp.path), mode="w", format=_format_for(final))
         except av.FFmpegError as e:
             raise MediaError(f"cannot write {output}: {av_reason(e)}") from e
         except ValueError as e:  # PyAV's "could not determine output format"
@@ -270,7 +270,7 @@ class VideoWriter:
             return
         stream = self._stream
         try:
-            inject_spherical(self._tmp, self.spherical, width=stream.width, height=stream.height)
+            inject_spherical(self._tmp.path, self.spherical, width=stream.width, height=stream.height)
         except (SphericalMetadataError, OSError, struct.error) as e:
             warnings.warn(
                 f"spherical metadata could not be added to {Path(self.output).name} ({e}); "
@@ -354,11 +354,7 @@ class VideoWriter:
         self._done = True
         self._inject_spherical()
         if self._tmp is not None:
-            try:
-                os.replace(self._tmp, self.output)
-            except OSError as e:
-                self._remove_tmp()
-                raise MediaError(f"cannot write {self.output}: {e.strerror or e}") from e
+            self._tmp.commit()
 
     def abort(self) -> None:
         """Stop without finishing: remove the temporary file; an existing output stays as it was."""
@@ -374,8 +370,7 @@ class VideoWriter:
 
     def _remove_tmp(self) -> None:
         if self._tmp is not None:
-            with contextlib.suppress(OSError):
-                self._tmp.unlink()
+            self._tmp.discard()
 
 
 def check_video_output(output: str, codec: str = "h264", crf: int | None = None) -> None:

