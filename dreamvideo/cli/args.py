@@ -90,4 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dreamed", metavar="DREAMED")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--plot", metavar="PNG", help="draw the per-frame warp error here")
+
+    p = sub.add_parser("view", help="look around a 360° photo or video in the browser (local page)")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--port", type=int, default=0, metavar="N", help="port on 127.0.0.1 (default 0: any free port)")
+    p.add_argument("--no-browser", action="store_true", help="only print the address; open no browser")
+    p.add_argument("--projection", choices=("equirect", "flat"), help="show as (default: from metadata, else 2:1 = equirect)")
+    p.add_argument("--stereo", choices=("none", "top-bottom", "left-right"), help="stereo layout; one eye is shown")
     return parser

@@ -8,7 +8,7 @@ from argparse import Namespace
 
 from ..config import DreamSettings, VideoSettings, build_settings, list_presets, load_preset
 
-__all__ = ["dream", "image", "metrics", "models", "presets", "probe"]
+__all__ = ["dream", "image", "metrics", "models", "presets", "probe", "view"]
 
 
 def _settings(args: Namespace) -> tuple[DreamSettings, VideoSettings]:
@@ -92,4 +92,12 @@ def metrics(args: Namespace) -> int:
         print(f"frames            {report.frames}")
         print(f"warp error        {report.warp_error:.3f}  (source itself: {report.source_warp_error:.3f})")
         print(f"strength          {report.strength:.3f}")
+    return 0
+
+
+def view(args: Namespace) -> int:
+    from ..view import serve
+
+    serve(args.file, port=args.port, projection=args.projection, stereo=args.stereo, open_browser=not args.no_browser)
+    print("stopped", flush=True)
     return 0
