@@ -53,7 +53,10 @@ def models(args: Namespace) -> int:
 
 def _presence(status) -> str:
     where = f" at {status.path}" if status.path else ""
-    return f"present{where}" if status.present else f"missing: {status.source}{where}"
+    if status.present:
+        return f"present{where}"
+    get = f" (get it: {status.hint})" if status.hint else ""
+    return f"missing: {status.source}{where}{get}"
 
 
 def presets(args: Namespace) -> int:
