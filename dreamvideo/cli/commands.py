@@ -8,7 +8,7 @@ from argparse import Namespace
 
 from ..config import DreamSettings, VideoSettings, build_settings, list_presets, load_preset
 
-__all__ = ["dream", "image", "metrics", "models", "presets", "probe", "view"]
+__all__ = ["dream", "image", "metrics", "models", "presets", "preview", "probe", "view"]
 
 
 def _settings(args: Namespace) -> tuple[DreamSettings, VideoSettings]:
@@ -95,6 +95,26 @@ def metrics(args: Namespace) -> int:
         print(f"frames            {report.frames}")
         print(f"warp error        {report.warp_error:.3f}  (source itself: {report.source_warp_error:.3f})")
         print(f"strength          {report.strength:.3f}")
+    return 0
+
+
+def preview(args: Namespace) -> int:
+    from ..errors import ConfigError
+    from ..preview import contact_sheet, layers_sheet
+
+    dream_settings, video = _settings(args)
+    where = {"frames": video.frame_range, "size": video.frame_size, "width": video.width}
+    if args.layers_sheet:
+        if args.count is not None:
+            raise ConfigError("--count goes with a frames sheet, not --layers-sheet")
+        result = layers_sheet(args.input, args.output, dream_settings, frame=args.frame, **where)
+        what = f"{len(result.dreams)} layers of frame {result.frames[0]}"
+    else:
+        if args.frame is not None:
+            raise ConfigError("--frame goes with --layers-sheet", hint="use --frames A-B to choose the span")
+        result = contact_sheet(args.input, args.output, dream_settings, count=4 if args.count is None else args.count, **where)
+        what = f"frames {', '.join(map(str, result.frames))}"
+    print(f"preview of {what} -> {result.output} ({result.width}x{result.height})")
     return 0
 
 
