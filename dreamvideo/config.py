@@ -129,6 +129,10 @@ def parse_channels(text: str) -> tuple[int, ...]:
 # Settings
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PYRAMIDS = ("anchored", "classic")
+PROJECTIONS = ("auto", "flat", "equirect")
+STEREO_LAYOUTS = ("auto", "none", "top-bottom", "left-right")
+SPHERE_MODES = ("views", "cubemap", "equirect")
 FLOWS = ("farneback", "dis", "none")
 CODECS = ("h264", "h265", "prores")
 
@@ -140,9 +144,32 @@ class DreamSettings:
     ``layers`` is ``NAME[:W],...`` (None: the model's default layer); ``channels``
     restricts the layer objectives to those channel indices; ``guide`` is an image
     whose features the dream moves towards; ``logit`` maximises one class logit.
+
+    The octave pyramid: ``pyramid="anchored"`` (default) is anchored to the
+    picture: the smallest octave is ``base_width`` pixels wide whatever the
+    frame size, octaves grow by ``octave_scale`` up to the frame, and ``jitter``
+    is in pixels of the ``base_width`` octave, scaled with each octave, so the
+    same settings give the same large structures at any resolution.
+    ``pyramid="classic"`` is anchored to the pixels: ``octaves`` levels below the
+    frame, ``jitter`` in frame pixels. ``octaves`` and ``jitter`` default (None)
+    to 4 and 32 for classic; anchored takes every octave from the base up and a
+    jitter of 6 (2.7% of the width). ``octaves`` given with the anchored pyramid
+    keeps only that many of the finest octaves (faster; the largest structures,
+    and with them the resolution independence, are lost).
+
+    ``strength`` scales the dream: steps and step size are each multiplied by
+    ``sqrt(strength)`` (steps rounded, at least 1), so the total distance moved
+    grows in proportion to it; 0 leaves the image as it was.
     ``step_size`` is in units of the [0, 1] pixel range per step, applied to the
     gradient normalised by its mean absolute value. ``tile`` is the largest side
     dreamed in one piece; larger octaves are dreamed in overlapping tiles.
+
+    ``projection`` says what the picture is: ``flat``, ``equirect`` (a 360°
+    panorama: longitude along the width, the top row the zenith), or ``auto``
+    (from the input's spherical metadata, else flat). ``stereo`` is the eye
+    layout (``auto``: from metadata, else none); ``sphere_mode`` how a panorama is
+    shown to the network (``views``: overlapping perspective views, ``cubemap``,
+    or ``equirect``: the pixels as they are, seam wrapped).
     """
 
     model: str = "efficientnet-lite0"
@@ -151,31 +178,50 @@ class DreamSettings:
     channels: str | None = None
     guide: str | None = None
     logit: int | None = None
-    octaves: int = 4
+    pyramid: str = "anchored"
+    base_width: int = 224
+    octaves: int | None = None
     octave_scale: float = 1.4
     steps: int = 10
     step_size: float = 0.02
-    jitter: int = 32
+    strength: float = 1.0
+    jitter: int | None = None
     smoothing: float = 0.5
     tile: int = 512
     seed: int = 0
     device: str = "auto"
+    projection: str = "auto"
+    stereo: str = "auto"
+    sphere_mode: str = "views"
 
     def validate(self) -> None:
         """Raise ConfigError for any value out of range; parse the list options."""
-        _check(self.octaves >= 1, "--octaves must be at least 1")
+        _check(self.pyramid in PYRAMIDS, f"--pyramid must be one of {', '.join(PYRAMIDS)}")
+        _check(self.base_width >= 32, "--base-width must be at least 32")
+        _check(self.octaves is None or self.octaves >= 1, "--octaves must be at least 1")
         _check(self.octave_scale > 1.0, "--octave-scale must be greater than 1")
         _check(self.steps >= 1, "--steps must be at least 1")
         _check(self.step_size > 0, "--step-size must be positive")
-        _check(self.jitter >= 0, "--jitter must not be negative")
+        _check(math.isfinite(self.strength) and self.strength >= 0, "--strength must not be negative")
+        _check(self.jitter is None or self.jitter >= 0, "--jitter must not be negative")
         _check(self.smoothing >= 0, "--smoothing must not be negative")
         _check(self.tile >= 64, "--tile must be at least 64")
         _check(self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}")
         _check(self.logit is None or self.logit >= 0, "--logit must not be negative")
+        _check(self.projection in PROJECTIONS, f"--projection must be one of {', '.join(PROJECTIONS)}")
+        _check(self.stereo in STEREO_LAYOUTS, f"--stereo must be one of {', '.join(STEREO_LAYOUTS)}")
+        _check(self.sphere_mode in SPHERE_MODES, f"--sphere-mode must be one of {', '.join(SPHERE_MODES)}")
         if self.layers is not None:
             parse_layers(self.layers)
         if self.channels is not None:
             parse_channels(self.channels)
+
+    @property
+    def jitter_px(self) -> int:
+        """``jitter`` with its default: 32 frame pixels (classic) or 6 base-octave pixels (anchored)."""
+        if self.jitter is not None:
+            return self.jitter
+        return 32 if self.pyramid == "classic" else 6
 
 
 @dataclass

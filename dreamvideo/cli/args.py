@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from .. import __version__
-from ..config import CODECS, DEVICES, FLOWS
+from ..config import CODECS, DEVICES, FLOWS, PROJECTIONS, PYRAMIDS, SPHERE_MODES, STEREO_LAYOUTS
 from ..errors import ConfigError
 
 __all__ = ["build_parser"]
@@ -31,15 +31,42 @@ def _add_dream_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--channels", metavar="LIST", help="only these channels of the layers, e.g. 3,7,10-12")
     g.add_argument("--guide", metavar="IMAGE", help="dream towards this image's features")
     g.add_argument("--logit", type=int, metavar="CLASS", help="maximise one ImageNet class logit instead")
-    g.add_argument("--octaves", type=int, metavar="N", help="pyramid levels (default 4)")
+    g.add_argument(
+        "--pyramid",
+        choices=PYRAMIDS,
+        help="anchored (default): octaves from --base-width up to the frame, the same look at any size; "
+        "classic: --octaves levels below the frame",
+    )
+    g.add_argument("--base-width", type=int, metavar="PX", help="width of the smallest anchored octave (default 224)")
+    g.add_argument(
+        "--octaves", type=int, metavar="N", help="classic: pyramid levels (default 4); anchored: keep the N finest"
+    )
     g.add_argument("--octave-scale", type=float, metavar="S", help="size ratio between octaves (default 1.4)")
     g.add_argument("--steps", type=int, metavar="N", help="ascent steps per octave (default 10)")
     g.add_argument("--step-size", type=float, metavar="F", help="pixels moved per step, in [0,1] units (default 0.02)")
-    g.add_argument("--jitter", type=int, metavar="PX", help="random roll per step, in pixels (default 32)")
+    g.add_argument(
+        "--strength", type=float, metavar="S", help="how strong the dream is: 0 none, 1 the default look, 2 twice the ascent"
+    )
+    g.add_argument(
+        "--jitter",
+        type=int,
+        metavar="PX",
+        help="random roll per step: pixels of the base octave, scaled up with each octave (default 6); "
+        "classic: frame pixels (default 32)",
+    )
     g.add_argument("--smoothing", type=float, metavar="SIGMA", help="Gaussian blur of the gradient (default 0.5)")
     g.add_argument("--tile", type=int, metavar="PX", help="largest side dreamed in one piece (default 512)")
     g.add_argument("--seed", type=int, metavar="N", help="random seed (default 0)")
     g.add_argument("--device", choices=DEVICES, help="where to run (default auto: cuda, mps, cpu)")
+    g.add_argument(
+        "--projection", choices=PROJECTIONS, help="flat, or equirect for 360° (default auto: from the input's metadata)"
+    )
+    g.add_argument(
+        "--stereo", choices=STEREO_LAYOUTS, help="eye layout, left eye top/left (default auto: from metadata, else none)"
+    )
+    g.add_argument(
+        "--sphere-mode", choices=SPHERE_MODES, help="how a 360° frame is shown to the network (default views)"
+    )
 
 
 def _add_video_options(p: argparse.ArgumentParser) -> None:

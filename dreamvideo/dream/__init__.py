@@ -9,9 +9,13 @@ from .objectives import (
     layer_energy,
     objective_from_settings,
 )
+from .projection import FLAT, GradientFn, Projection
 
 __all__ = [
+    "FLAT",
     "Dreamer",
+    "GradientFn",
+    "Projection",
     "Objective",
     "channel_energy",
     "class_logit",

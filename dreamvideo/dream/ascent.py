@@ -11,13 +11,12 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from kornia.filters import gaussian_blur2d
 from torch import Tensor
 
 from ..config import DreamSettings
 from ..errors import ConfigError
 from .objectives import LOGITS, Objective
+from .projection import FLAT, Projection
 
 __all__ = [
     "Dreamer",
@@ -67,16 +66,46 @@ def frame_rng(seed: int, frame_index: int) -> np.random.Generator:
 
 
 def octave_sizes(
-    height: int, width: int, *, octaves: int, scale: float, min_side: int = 32
+    height: int,
+    width: int,
+    *,
+    scale: float,
+    octaves: int | None = None,
+    base_width: int | None = None,
+    min_side: int = 32,
 ) -> list[tuple[int, int]]:
-    """Pyramid sizes ``(h, w)``, smallest first, ending at the full size.
+    """Pyramid sizes ``(h, w)``, smallest first, ending at the full size (or the base size, see below).
+
+    Anchored to the picture (``base_width`` given): the smallest octave is
+    ``base_width`` wide whatever the frame size and each octave is ``scale`` times
+    the one below, up to the frame (an octave within half a step of the frame is
+    left out: the frame itself takes its place). A frame narrower than the base
+    is dreamed at the base width only (its detail is then resized to the frame),
+    so a small preview shows the large structures of a full-size dream.
+    ``octaves`` then keeps only that many of the finest.
+
+    Anchored to the pixels (``base_width`` None, the classic pyramid):
+    ``octaves`` levels (default 4), each ``scale`` times smaller than the one above.
 
     Octaves whose shorter side would fall below ``min_side`` (the smallest input
-    the network accepts) are dropped.
+    the network accepts) are dropped, except the full size.
     """
+    if base_width is None:
+        factors = [scale**i for i in range(4 if octaves is None else octaves)]
+    else:
+        widths, w = [], float(base_width)
+        while w < width * (1 - 1e-6):
+            widths.append(w)
+            w *= scale
+        if widths and width / widths[-1] < 1 + (scale - 1) / 2:
+            widths.pop()  # within half a step of the frame: the frame takes its place
+        factors = [1.0] + [width / w for w in reversed(widths)]
+        if width < base_width / (1 + (scale - 1) / 2):
+            factors = [width / base_width]  # a small frame is dreamed at the base width, then made small
+        if octaves is not None:
+            factors = factors[:octaves]
     sizes = []
-    for i in range(octaves):
-        factor = scale**i
+    for i, factor in enumerate(factors):
         h, w = round(height / factor), round(width / factor)
         if min(h, w) < min_side and i > 0:
             break
@@ -100,100 +129,178 @@ def _feather(length: int, overlap: int, device: torch.device) -> Tensor:
 
 
 class Dreamer:
-    """Gradient ascent of one objective on images, octave by octave.
+    """Gradient ascent of one objective on a batch of images, octave by octave.
+
+    Images are ``float32 (B, 3, H, W)`` in [0, 1]: tiles of one frame, views of a
+    panorama, the eyes of a stereo frame, or independent frames. Each item's
+    gradient is normalised on its own, so a batch dreams every item as if alone.
 
     Args:
         model: a loaded ``DreamModel``.
         objective: what to maximise (see ``objectives``).
-        settings: octaves, steps, step size, jitter, smoothing, tile size, seed.
+        settings: pyramid, steps, step size, strength, jitter, smoothing, tile size, seed.
         grey: keep a grey image grey (the gradient is averaged over the colour channels).
+        projection: what the picture is (``FLAT``, or a panorama's projection); it decides
+            what the network sees and how edges behave when rolling, blurring and resizing.
     """
 
-    def __init__(self, model, objective: Objective, settings: DreamSettings, *, grey: bool = False) -> None:
+    MAX_BATCH = 8  # items (tiles, views) per forward pass: bounds memory on large frames
+
+    def __init__(
+        self,
+        model,
+        objective: Objective,
+        settings: DreamSettings,
+        *,
+        grey: bool = False,
+        projection: Projection = FLAT,
+    ) -> None:
         self.model = model
         self.objective = objective
         self.settings = settings
         self.grey = grey
+        self.projection = projection
         self.device = model.device
 
-    def dream(self, image: Tensor, *, steps: int | None = None, frame_index: int = 0) -> Tensor:
-        """Dream ``image`` ``(1, 3, H, W)`` in [0, 1]; returns the same shape.
+    def octave_sizes(self, height: int, width: int) -> list[tuple[int, int]]:
+        """The pyramid for a ``height`` × ``width`` picture, smallest first (see ``octave_sizes``)."""
+        s = self.settings
+        return octave_sizes(
+            height,
+            width,
+            scale=s.octave_scale,
+            octaves=s.octaves,
+            base_width=s.base_width if s.pyramid == "anchored" else None,
+            min_side=self.model.spec.min_size,
+        )
+
+    def scaled_steps(self, steps: int) -> int:
+        """``steps`` under ``--strength``: times sqrt(strength), rounded, at least 1 (0 at strength 0)."""
+        strength = self.settings.strength
+        if strength <= 0 or steps <= 0:
+            return 0
+        return max(1, round(steps * math.sqrt(strength)))
+
+    def dream(
+        self,
+        image: Tensor,
+        *,
+        steps: int | None = None,
+        frame_index: int = 0,
+        rng: np.random.Generator | None = None,
+    ) -> Tensor:
+        """Dream ``image`` ``(B, 3, H, W)`` in [0, 1]; returns the same shape.
 
         Args:
-            steps: steps per octave (default ``settings.steps``); 0 returns the image.
-            frame_index: with ``settings.seed``, picks the jitter stream.
+            steps: steps per octave before ``--strength`` (default ``settings.steps``);
+                0 returns the image.
+            frame_index: with ``settings.seed``, picks the random stream (jitter, views).
+            rng: a random stream to use instead (e.g. shared by the eyes of a stereo frame).
         """
         s = self.settings
-        steps = s.steps if steps is None else steps
+        steps = self.scaled_steps(s.steps if steps is None else steps)
         if steps == 0:
             return image
-        rng = frame_rng(s.seed, frame_index)
+        rng = frame_rng(s.seed, frame_index) if rng is None else rng
         height, width = image.shape[-2:]
         detail = None
-        sizes = octave_sizes(height, width, octaves=s.octaves, scale=s.octave_scale, min_side=self.model.spec.min_size)
-        for size in sizes:
-            base = _resize(image, size)
-            detail = torch.zeros_like(base) if detail is None else _resize(detail, size)
+        for size in self.octave_sizes(height, width):
+            base = self.projection.resize(image, size)
+            detail = torch.zeros_like(base) if detail is None else self.projection.resize(detail, size)
             x = (base + detail).clamp(0, 1)
             for _ in range(steps):
-                x = self.step(x, rng)
+                x = self.step(x, rng, width=width)
             detail = x - base
-        return (image + detail).clamp(0, 1)
+        return (image + self.projection.resize(detail, (height, width))).clamp(0, 1)
 
-    def step(self, x: Tensor, rng: np.random.Generator) -> Tensor:
-        """One ascent step on ``x`` ``(1, 3, H, W)``: jitter, gradient, normalise, move, clamp."""
+    def step(self, x: Tensor, rng: np.random.Generator, *, width: int | None = None) -> Tensor:
+        """One ascent step on ``x`` ``(B, 3, h, w)``: jitter, gradient, normalise per item, move, clamp.
+
+        ``width`` is the full frame's width, so an anchored jitter can scale with the octave.
+        """
         s = self.settings
+        jitter = s.jitter_px
+        if s.pyramid == "anchored":
+            jitter = round(jitter * x.shape[-1] / s.base_width)
         # A roll of more than a quarter of a small octave would tear it apart rather than jitter it.
-        jitter = min(s.jitter, min(x.shape[-2:]) // 4)
-        dy, dx = (int(v) for v in rng.integers(-jitter, jitter + 1, size=2))
-        grad = self.gradient(torch.roll(x, shifts=(dy, dx), dims=(2, 3)))
-        grad = torch.roll(grad, shifts=(-dy, -dx), dims=(2, 3))
+        jitter = min(jitter, min(x.shape[-2:]) // 4)
+        dy, dx = self.projection.jitter(rng, jitter)
+        rolled = self.projection.roll(x, dy, dx)
+        grad = self.projection.gradient(rolled, self.gradient, rng)
+        grad = self.projection.roll(grad, -dy, -dx)
         if s.smoothing > 0:
-            k = 2 * math.ceil(3 * s.smoothing) + 1
-            grad = gaussian_blur2d(grad, (k, k), (s.smoothing, s.smoothing), border_type="reflect")
+            grad = self.projection.blur(grad, s.smoothing)
         if self.grey:
             grad = grad.mean(dim=1, keepdim=True).expand_as(grad)
-        grad = grad / (grad.abs().mean() + 1e-12)
-        return (x + s.step_size * grad).clamp(0, 1)
+        grad = grad / (grad.abs().mean(dim=(1, 2, 3), keepdim=True) + 1e-12)
+        return (x + s.step_size * math.sqrt(s.strength) * grad).clamp(0, 1)
 
     def gradient(self, x: Tensor) -> Tensor:
-        """d objective / d x for ``x`` ``(1, 3, H, W)``, in overlapping feathered tiles when large."""
+        """d objective / d x for ``x`` ``(B, 3, H, W)``, each item on its own.
+
+        Items larger than ``--tile`` are cut into overlapping tiles whose gradients are
+        blended with a feathered window; tiles go through the network in batches.
+        """
         height, width = x.shape[-2:]
         tile = self.settings.tile
         if height <= tile and width <= tile:
-            return self._tile_gradient(x)
+            return self._batched_gradient(x)
         overlap = tile // 4
         th, tw = min(tile, height), min(tile, width)
+        corners = [(y0, x0) for y0 in tile_grid(height, th, overlap) for x0 in tile_grid(width, tw, overlap)]
+        tiles = torch.cat([x[..., y0 : y0 + th, x0 : x0 + tw] for y0, x0 in corners])
+        tile_grads = self._batched_gradient(tiles).split(x.shape[0])
         grad = torch.zeros_like(x)
         weight = torch.zeros((1, 1, height, width), device=x.device)
         window = _feather(th, overlap, x.device)[:, None] * _feather(tw, overlap, x.device)[None, :]
-        for y0 in tile_grid(height, th, overlap):
-            for x0 in tile_grid(width, tw, overlap):
-                g = self._tile_gradient(x[..., y0 : y0 + th, x0 : x0 + tw])
-                grad[..., y0 : y0 + th, x0 : x0 + tw] += g * window
-                weight[..., y0 : y0 + th, x0 : x0 + tw] += window
+        for (y0, x0), g in zip(corners, tile_grads):
+            grad[..., y0 : y0 + th, x0 : x0 + tw] += g * window
+            weight[..., y0 : y0 + th, x0 : x0 + tw] += window
         return grad / weight
 
-    def _tile_gradient(self, x: Tensor) -> Tensor:
-        x = x.detach().requires_grad_(True)
-        with torch.enable_grad():
-            value = self.objective(self._activations(x))
-            (grad,) = torch.autograd.grad(value, x)
-        return grad
+    def _batched_gradient(self, x: Tensor) -> Tensor:
+        """The gradient of each item of ``x`` ``(N, 3, h, w)`` on its own, ``MAX_BATCH`` items per pass.
+
+        The objective's value is summed over the items of a pass, so each item's gradient
+        is that of its own objective (the objectives mean over one item's activations).
+        """
+        grads = []
+        for chunk in x.split(self.MAX_BATCH):
+            chunk = chunk.detach().requires_grad_(True)
+            with torch.enable_grad():
+                value = self._per_item_values(chunk).sum()
+                (grad,) = torch.autograd.grad(value, chunk)
+            grads.append(grad)
+        return torch.cat(grads)
+
+    def _per_item_values(self, x: Tensor) -> Tensor:
+        """The objective of each item of ``x`` ``(N, 3, h, w)``: ``(N,)``."""
+        if x.shape[0] == 1:
+            return self.objective(self._activations(x)).reshape(1)
+        acts = self._activations(x)
+        return torch.stack([self.objective({k: v[i : i + 1] for k, v in acts.items()}) for i in range(x.shape[0])])
 
     def value(self, image: Tensor) -> float:
-        """The objective on ``image`` ``(1, 3, H, W)`` in one piece, without gradients."""
+        """The objective on ``image`` ``(1, 3, H, W)``, without gradients.
+
+        Measured on the same tiles the dream uses, averaged with the tiles' pixel
+        counts, so a large frame never needs more memory to measure than to dream.
+        """
+        height, width = image.shape[-2:]
+        tile = self.settings.tile
         with torch.no_grad():
-            return float(self.objective(self._activations(image)))
+            if height <= tile and width <= tile:
+                return float(self.objective(self._activations(image)))
+            overlap = tile // 4
+            th, tw = min(tile, height), min(tile, width)
+            total = 0.0
+            corners = [(y0, x0) for y0 in tile_grid(height, th, overlap) for x0 in tile_grid(width, tw, overlap)]
+            for y0, x0 in corners:
+                total += float(self.objective(self._activations(image[..., y0 : y0 + th, x0 : x0 + tw])))
+            return total / len(corners)
 
     def _activations(self, x: Tensor) -> dict[str, Tensor]:
         acts = self.model.activations(x, self.objective.layers) if self.objective.layers else {}
         if self.objective.uses_logits:
             acts[LOGITS] = self.model.logits(x)
         return acts
-
-
-def _resize(x: Tensor, size: tuple[int, int]) -> Tensor:
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
