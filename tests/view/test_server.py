@@ -283,3 +283,15 @@ def test_bad_input_is_one_error_line(pano_dir, capsys, args, message):
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("error: ") and message in err, err
+
+
+def test_file_name_with_spaces_and_accents(viewer, pano_dir, tmp_path):
+    odd = tmp_path / "vue d'été (1).png"
+    odd.write_bytes((pano_dir / "lab.png").read_bytes())
+    v = viewer(odd)
+    info = json.loads(get(v.port, "/info")[2])
+    assert info["name"] == odd.name
+    assert info["url"] == "/media/vue%20d%27%C3%A9t%C3%A9%20%281%29.png"
+    status, _, body = get(v.port, info["url"])
+    assert status == 200 and body == odd.read_bytes()
+    assert get(v.port, "/media/vue%20d'%C3%A9t%C3%A9%20(1).png")[0] == 404  # only the one spelling is the file
