@@ -139,6 +139,16 @@ class Browser:
             mouse("mouseMoved", x, y, buttons=1)
         mouse("mouseReleased", *end, buttons=0, clickCount=1)
 
+    def swipe(self, start: tuple[int, int], end: tuple[int, int], steps: int = 12) -> None:
+        """A one-finger touch drag (the page sees touch pointer events)."""
+        touch = lambda kind, points: self.call("Input.dispatchTouchEvent", type=kind, touchPoints=points)  # noqa: E731
+        touch("touchStart", [{"x": start[0], "y": start[1], "id": 1}])
+        for i in range(1, steps + 1):
+            x = start[0] + (end[0] - start[0]) * i / steps
+            y = start[1] + (end[1] - start[1]) * i / steps
+            touch("touchMove", [{"x": x, "y": y, "id": 1}])
+        touch("touchEnd", [])
+
     def close(self) -> None:
         try:
             if getattr(self, "ws", None) is not None:

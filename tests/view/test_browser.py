@@ -73,6 +73,29 @@ def test_dragging_turns_the_view(browser, viewer, pano_dir):
     assert correlation(browser.screenshot(), expected_view(pano, yaw, state["pitch"], FOV, W, H)) > 0.97
 
 
+def test_touch_drag_turns_the_view(browser, viewer, pano_dir):
+    pano = read_rgb(pano_dir / "lab.png")
+    v = viewer(pano_dir / "lab.png")
+    show(browser, v.url)
+    browser.call("Emulation.setTouchEmulationEnabled", enabled=True, maxTouchPoints=1)
+    try:
+        browser.swipe((220, 180), (400, 180))  # pull the picture right: turn left
+        state = browser.settle()
+    finally:
+        browser.call("Emulation.setTouchEmulationEnabled", enabled=False)
+    yaw = -180 * FOV / H
+    assert state["yaw"] == pytest.approx(yaw, abs=0.5)
+    assert correlation(browser.screenshot(), expected_view(pano, yaw, 0, FOV, W, H)) > 0.97
+
+
+def test_odd_file_name_loads(browser, viewer, pano_dir, tmp_path):
+    odd = tmp_path / "vue d'été (1).png"
+    odd.write_bytes((pano_dir / "lab.png").read_bytes())
+    state, shot = show(browser, viewer(odd).url)
+    assert state["mode"] == "equirect"
+    assert correlation(shot, expected_view(read_rgb(odd), 0, 0, FOV, W, H)) > 0.97
+
+
 def test_url_fragment_sets_first_view(browser, viewer, pano_dir):
     pano = read_rgb(pano_dir / "workshop.png")
     v = viewer(pano_dir / "workshop.png")
