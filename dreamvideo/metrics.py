@@ -10,6 +10,10 @@ length of the video.
   The flow always comes from the source; it is applied to the output ``O``
   and, as a reference, to the source itself.
 - **Strength**: mean over frames of the mean ``|O − I|``.
+- **Look correlation** (resolution independence, higher is closer): the dream
+  detail ``O − I`` of a small dream and of a large dream of the same picture,
+  the large one downscaled to the small size, both blurred with σ = 3 px,
+  correlated (Pearson, over pixels and channels).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from .temporal.warp import warp
 __all__ = [
     "METRIC_FLOW_PARAMS",
     "MetricsReport",
+    "look_correlation",
     "warp_errors",
     "strength",
     "compare",
@@ -215,6 +220,27 @@ def strength(source_frames: Iterable[np.ndarray], output_frames: Iterable[np.nda
         ConfigError: the sequences differ in frame count or frame size.
     """
     return _mean(_strength(src, out) for _, src, out in _frame_pairs(source_frames, output_frames))
+
+
+def look_correlation(
+    small_source: np.ndarray, small_dream: np.ndarray, large_source: np.ndarray, large_dream: np.ndarray
+) -> float:
+    """How alike two dreams of one picture at two sizes are, at the small size (1 = the same structures).
+
+    Args:
+        small_source, small_dream: the picture and its dream at the small size, ``(h, w, 3)``.
+        large_source, large_dream: the same at the large size, ``(H, W, 3)``; uint8 or float, one scale.
+
+    Returns:
+        The correlation of the blurred (σ = 3 px) dream details, the large one area-downscaled to ``(h, w)``.
+    """
+    h, w = small_source.shape[:2]
+    large_detail = large_dream.astype(np.float32) - large_source.astype(np.float32)
+    large_detail = cv2.resize(large_detail, (w, h), interpolation=cv2.INTER_AREA)
+    small_detail = small_dream.astype(np.float32) - small_source.astype(np.float32)
+    a = cv2.GaussianBlur(small_detail, (0, 0), 3).ravel()
+    b = cv2.GaussianBlur(large_detail, (0, 0), 3).ravel()
+    return float(np.corrcoef(a, b)[0, 1])
 
 
 def plot_warp_error(report: MetricsReport, png_path: str | os.PathLike) -> None:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from .config import DreamSettings
 from .dream import Dreamer, image_to_tensor, objective_from_settings, resolve_device, tensor_to_image
 from .errors import MediaError
-from .io import IMAGE_FORMATS, check_output_path, read_image, write_image
+from .io import IMAGE_FORMATS, StillImage, check_output_path, read_image, write_image
 from .models import load_model
+from .panorama.metadata import check_aspect, read_spherical, resolve_layout, vr_name
 
-__all__ = ["StillResult", "dream_image_file", "make_dreamer"]
+__all__ = ["StillResult", "dream_image_file", "make_dreamer", "resize_still"]
 
 
 @dataclass
@@ -45,17 +49,33 @@ def make_dreamer(settings: DreamSettings, *, grey: bool = False) -> Dreamer:
     return Dreamer(model, objective, settings, grey=grey)
 
 
-def dream_image_file(source: str | os.PathLike, output: str | os.PathLike, settings: DreamSettings) -> StillResult:
+def dream_image_file(
+    source: str | os.PathLike,
+    output: str | os.PathLike,
+    settings: DreamSettings,
+    *,
+    width: int | None = None,
+    size: tuple[int, int] | None = None,
+    vr_names: bool = False,
+) -> StillResult:
     """Dream the image at ``source`` into ``output`` (format from its extension).
 
     Bit depth, greyness and alpha follow the source where the output format
-    allows; alpha passes through unchanged.
+    allows; alpha passes through unchanged (resized with the picture).
+    ``width`` (aspect kept) or ``size`` ``(width, height)`` dream it at another size.
+    A 360° layout (``settings.projection``/``stereo``, ``auto`` following the input's
+    GPano XMP) is written as GPano XMP into JPEG/PNG output; ``vr_names`` adds
+    ``_360``/``_TB``/``_LR`` to the name.
 
     Raises:
         MediaError: unreadable input, unwritable output, or output == input.
         ConfigError, ModelError: bad settings, model or layer.
     """
     source, output = Path(source), Path(output)
+    check_output_path(source, output)
+    layout = resolve_layout(settings, read_spherical(source), name=source.name)
+    if vr_names:
+        output = Path(vr_name(output, layout))
     # Fail before the dream, not after it, on an output that cannot be written.
     check_output_path(source, output)
     if output.suffix.lower() not in IMAGE_FORMATS:
@@ -63,11 +83,29 @@ def dream_image_file(source: str | os.PathLike, output: str | os.PathLike, setti
             f"cannot write {output.name!r}: unknown image format",
             hint=f"use one of {', '.join(sorted(IMAGE_FORMATS))}",
         )
-    still = read_image(source)
+    still = resize_still(read_image(source), width=width, size=size)
+    check_aspect(still.size, layout, strict=settings.strict, name=source.name)
     dreamer = make_dreamer(settings, grey=still.grey)
     image = image_to_tensor(still.rgb, dreamer.device)
     before = dreamer.value(image)
     dreamed = dreamer.dream(image)
     after = dreamer.value(dreamed)
-    write_image(output, tensor_to_image(dreamed, dtype=np.float32), like=still)
+    write_image(output, tensor_to_image(dreamed, dtype=np.float32), like=still, spherical=layout.spherical)
     return StillResult(output, before, after, dreamer.objective.name)
+
+
+def resize_still(still: StillImage, *, width: int | None = None, size: tuple[int, int] | None = None) -> StillImage:
+    """``still`` at ``width`` (aspect kept) or ``size`` ``(width, height)``; as it is when neither is given.
+
+    Upscaling says so in one warning: it adds no detail for the dream to work on.
+    """
+    w0, h0 = still.size
+    if size is None and width is None:
+        return still
+    w, h = size if size is not None else (width, max(1, round(width * h0 / w0)))
+    if w > w0 or h > h0:
+        warnings.warn(f"--{'size' if size else 'width'} {w}x{h} upscales the {w0}x{h0} source")
+    interpolation = cv2.INTER_AREA if w <= w0 and h <= h0 else cv2.INTER_CUBIC
+    rgb = np.clip(cv2.resize(still.rgb, (w, h), interpolation=interpolation), 0, 1)
+    alpha = None if still.alpha is None else cv2.resize(still.alpha, (w, h), interpolation=interpolation)
+    return dataclasses.replace(still, rgb=rgb, alpha=alpha)

@@ -11,6 +11,7 @@ EfficientNet-Lite0 has ``stem``, ``blocks.0`` … ``blocks.15`` and ``head``
 
 from __future__ import annotations
 
+import difflib
 import functools
 import types
 from collections.abc import Callable, Mapping
@@ -18,11 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 
-from ..errors import ModelError
-from .efficientnet_lite import VARIANTS, EfficientNetLite, EfficientNetLite0
+from ..errors import ConfigError, ModelError
+from .efficientnet_lite import EfficientNetLite, EfficientNetLite0
 from .weights import WeightsSource, WeightsStatus
 
 __all__ = [
@@ -95,20 +95,37 @@ def _packaged_efficientnet_lite(n: int) -> Path | None:
     return Path(getattr(module, f"EfficientnetLite{n}ModelFile").get_model_file_path())
 
 
+# torchvision's IMAGENET1K_V1 files (for resnet50, not DEFAULT = V2), pinned so a name always means
+# one file. Written out rather than read from torchvision.models, whose import (~1 s, all of its
+# model definitions and torch._dynamo) the default model does not need; a test checks they match.
+_TORCHVISION_WEIGHTS = {
+    "googlenet": ("GoogLeNet_Weights", "googlenet-1378be20.pth"),
+    "inception_v3": ("Inception_V3_Weights", "inception_v3_google-0cc3c7bd.pth"),
+    "vgg16": ("VGG16_Weights", "vgg16-397923af.pth"),
+    "vgg19": ("VGG19_Weights", "vgg19-dcbb9e9d.pth"),
+    "resnet50": ("ResNet50_Weights", "resnet50-0676ba61.pth"),
+}
+_TORCHVISION_URL = "https://download.pytorch.org/models/"
+
+
 def _torchvision_weights(arch: str) -> WeightsSource:
-    # Pinned to IMAGENET1K_V1 (for resnet50, not DEFAULT = V2) so a name always means one file.
-    weights = torchvision.models.get_model_weights(arch)["IMAGENET1K_V1"]
+    enum, file_name = _TORCHVISION_WEIGHTS[arch]
+    url = _TORCHVISION_URL + file_name
     return WeightsSource(
-        file_name=weights.url.rsplit("/", 1)[-1],
-        description=(
-            f"torchvision {type(weights).__name__}.{weights.name} ({weights.url}), kept in the torch hub cache"
-        ),
-        url=weights.url,
+        file_name=file_name,
+        description=f"torchvision {enum}.IMAGENET1K_V1 ({url}), kept in the torch hub cache",
+        url=url,
     )
 
 
+def _build_torchvision(arch: str, **kwargs: object) -> nn.Module:
+    import torchvision.models  # here, not at the top: only these models need it
+
+    return torchvision.models.get_model(arch, weights=None, **kwargs)
+
+
 def _torchvision_builder(arch: str, **kwargs: object) -> Callable[[], nn.Module]:
-    return functools.partial(torchvision.models.get_model, arch, weights=None, **kwargs)
+    return functools.partial(_build_torchvision, arch, **kwargs)
 
 
 _register(
@@ -246,13 +263,73 @@ def layer_modules(name: str) -> Mapping[str, str]:
     return types.MappingProxyType({path: path for path, _ in network.named_modules() if calls.get(path) == 1})
 
 
-def layer_names(name: str) -> list[str]:
-    """The layer names model ``name`` can dream, without loading weights.
+# Modules whose output is not worth dreaming on its own: normalisation and the classifier
+# (ReLUs stay: VGG's features.22 is a classic layer to dream).
+_NOT_DREAMABLE = (
+    torch.nn.modules.batchnorm._BatchNorm,
+    torch.nn.Dropout,
+    torch.nn.Linear,
+    torch.nn.Flatten,
+    torch.nn.Identity,
+    torch.nn.AdaptiveAvgPool2d,
+)
+
+
+def layer_names(name: str, *, every: bool = False) -> list[str]:
+    """The layer names model ``name`` can dream, in network order, without loading weights.
+
+    By default only the layers worth dreaming: blocks and inception outputs,
+    convolutions and their activations (a convolution block — a module with ``conv``
+    and ``bn`` children — stands for its parts), not normalisations or the classifier.
+    ``every`` lists every module with a single output.
 
     Raises:
         ModelError: unknown model.
     """
-    return list(layer_modules(name))
+    known = list(layer_modules(name))
+    spec = get_spec(name)
+    if every or spec.taps is not None:
+        return known
+    with torch.device("meta"):
+        modules = dict(spec.builder().named_modules())
+    blocks = {path for path, m in modules.items() if {"conv", "bn"} <= {n for n, _ in m.named_children()}}
+    classifiers = {path for path, m in modules.items() if any(isinstance(c, torch.nn.Linear) for c in m.children())}
+    return [
+        path
+        for path in known
+        if not isinstance(modules[path], _NOT_DREAMABLE)
+        and not any(path == c or path.startswith(f"{c}.") for c in classifiers)
+        and path.rpartition(".")[0] not in blocks
+    ]
+
+
+def imagenet_class(name_or_index: int | str) -> int:
+    """An ImageNet-1k class index from an index or a label (``"Egyptian cat"`` → 285).
+
+    Labels are torchvision's (they ship with it: no download). A name matches a
+    label exactly (case-insensitive), else the one label that contains it.
+
+    Raises:
+        ConfigError: a name that matches no label, or several.
+    """
+    from ..config import parse_logit
+
+    value = parse_logit(name_or_index) if isinstance(name_or_index, str) else name_or_index
+    if isinstance(value, int):
+        return value
+    from torchvision.models._meta import _IMAGENET_CATEGORIES as labels
+
+    wanted = value.lower().replace("_", " ")
+    exact = [i for i, label in enumerate(labels) if label.lower() == wanted]
+    found = exact or [i for i, label in enumerate(labels) if wanted in label.lower()]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        near = difflib.get_close_matches(value, labels, n=3)
+        hint = f"did you mean {' or '.join(repr(n) for n in near)}?" if near else "give a class index 0-999"
+        raise ConfigError(f"--logit {value!r}: no ImageNet class of that name", hint=hint)
+    names = ", ".join(f"{labels[i]!r} ({i})" for i in found[:6])
+    raise ConfigError(f"--logit {value!r} matches several ImageNet classes: {names}", hint="give the full name or the index")
 
 
 def weights_status(name: str) -> WeightsStatus:
