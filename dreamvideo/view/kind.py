@@ -81,11 +81,18 @@ class MediaInfo:
 def spherical_metadata(path: str | os.PathLike) -> ViewKind | None:
     """The projection and stereo layout ``path`` declares in its spherical metadata, or None.
 
-    This is where the spherical metadata reader (``dreamvideo.panorama.metadata``:
-    Google's Spherical Video V1 XMP / V2 ``sv3d``+``st3d`` boxes, photo sphere XMP)
-    plugs in. Until it does, no file declares anything and the aspect rule decides.
+    Read by ``dreamvideo.panorama.metadata.read_spherical``: Google's Spherical Video
+    V2 (``sv3d``/``st3d``) or V1 (uuid XML) boxes of an MP4/MOV, GPano XMP of a JPEG
+    or PNG. Only what the page can show counts: a full equirect sphere, mono,
+    top-bottom or left-right; anything else (cubemap, a cropped sphere, right-left)
+    is left to the aspect rule and the flags.
     """
-    return None
+    from dreamvideo.panorama.metadata import read_spherical
+
+    info = read_spherical(path)
+    if info is None or not info.is_equirect or info.cropped or info.stereo not in STEREO_LAYOUTS:
+        return None
+    return ViewKind("equirect", info.stereo, f"spherical metadata ({info.source})")
 
 
 def guess_kind(

@@ -295,3 +295,26 @@ def test_file_name_with_spaces_and_accents(viewer, pano_dir, tmp_path):
     status, _, body = get(v.port, info["url"])
     assert status == 200 and body == odd.read_bytes()
     assert get(v.port, "/media/vue%20d'%C3%A9t%C3%A9%20(1).png")[0] == 404  # only the one spelling is the file
+
+
+def test_spherical_metadata_beats_the_aspect(tmp_path, pano_dir):
+    """A 16:9 MP4 that declares a mono sphere, a 2:1 one that declares top-bottom, a PNG with GPano XMP."""
+    from dreamvideo.panorama.metadata import SphericalInfo, gpano_xmp, inject_spherical, with_image_xmp
+
+    frames = [read_rgb(pano_dir / "lab.png")[:180, :320]] * 3
+    wide = encode_video(tmp_path / "wide.mp4", frames, "libx264")
+    assert describe_media(wide).kind.projection == "flat"
+    inject_spherical(wide, SphericalInfo(stereo="none"))
+    kind = describe_media(wide).kind
+    assert (kind.projection, kind.stereo) == ("equirect", "none") and "spherical metadata" in kind.reason
+
+    tb = encode_video(tmp_path / "tb.mp4", [read_rgb(pano_dir / "lab.png")] * 3, "libx264")
+    inject_spherical(tb, SphericalInfo(stereo="top-bottom"))
+    kind = describe_media(tb).kind
+    assert (kind.projection, kind.stereo) == ("equirect", "top-bottom")
+    assert describe_media(tb, projection="flat").kind.projection == "flat"  # the flag still wins
+
+    photo = tmp_path / "photo.png"
+    data = (pano_dir / "lab.png").read_bytes()
+    photo.write_bytes(with_image_xmp(data, gpano_xmp(512, 256), "PNG"))
+    assert describe_media(photo).kind.reason.startswith("spherical metadata")
