@@ -121,14 +121,16 @@ def test_plain_chromium_screenshot(viewer, pano_dir, tmp_path):
     assert correlation(shot, expected_view(pano, 0, 0, FOV, W, H)) < 0.85
 
 
-def test_top_bottom_stereo_shows_the_top_eye(browser, viewer, pano_dir, tmp_path):
-    top, bottom = read_rgb(pano_dir / "lab.png"), read_rgb(pano_dir / "workshop.png")
-    path = write_rgb(tmp_path / "stereo.png", np.concatenate([top, bottom]))  # 512x512
+@pytest.mark.parametrize("layout, axis", [("top-bottom", 0), ("left-right", 1)])
+def test_stereo_shows_the_left_eye(browser, viewer, pano_dir, tmp_path, layout, axis):
+    """Left eye on top (512x512) or on the left (1024x256): the page shows that eye alone."""
+    left, right = read_rgb(pano_dir / "lab.png"), read_rgb(pano_dir / "workshop.png")
+    path = write_rgb(tmp_path / "stereo.png", np.concatenate([left, right], axis=axis))
     v = viewer(path)
     state, shot = show(browser, v.url)
-    assert (state["mode"], state["stereo"]) == ("equirect", "top-bottom")
-    assert correlation(shot, expected_view(top, 0, 0, FOV, W, H)) > 0.97
-    assert correlation(shot, expected_view(bottom, 0, 0, FOV, W, H)) < 0.5
+    assert (state["mode"], state["stereo"]) == ("equirect", layout)
+    assert correlation(shot, expected_view(left, 0, 0, FOV, W, H)) > 0.97
+    assert correlation(shot, expected_view(right, 0, 0, FOV, W, H)) < 0.5
 
 
 def test_flat_picture_is_letterboxed_and_does_not_turn(browser, viewer, pano_dir, tmp_path):
