@@ -12,7 +12,6 @@ import pytest
 
 from dreamvideo.cli import main
 from dreamvideo.config import DreamSettings, FrameRange
-from dreamvideo.errors import ConfigError, MediaError
 from dreamvideo.io import open_video
 from dreamvideo.preview import BACKGROUND, contact_sheet, layers_sheet, pick_frames, sheet_layers, sheet_layout
 
