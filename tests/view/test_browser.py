@@ -162,7 +162,7 @@ def test_equirect_video_plays_and_seeks(browser, viewer, pano_dir, tmp_path, cod
     state = browser.settle()
     assert (state["mode"], state["media"]) == ("equirect", "video")
     assert browser.wait_for("window.viewer.time > 0.3", timeout=20), f"not playing: {browser.viewer()}"
-    assert browser.viewer()["seekable"] > 1.5  # byte ranges let the browser seek
+    assert browser.viewer()["seekable"] > 1.5  # the whole clip is seekable (the server answers byte ranges)
     # pause, seek to frame 15 (1.5 s), and compare with that frame's view
     browser.evaluate("viewer.video.pause(); viewer.video.currentTime = 1.5; 0")
     assert browser.wait_for("Math.abs(window.viewer.time - 1.5) < 0.01 && window.viewer.video.paused", timeout=20)
