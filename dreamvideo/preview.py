@@ -235,7 +235,7 @@ def contact_sheet(
     settings.validate()
     source, output = _check_paths(source, output)
     pictures = _sources(source, count, frames, size, width)
-    from .still import make_dreamer
+    from .dream import make_dreamer
 
     dreamer = make_dreamer(settings)
     dreams = [_dream(dreamer, p) for p in pictures]
