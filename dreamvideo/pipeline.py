@@ -32,7 +32,7 @@ from .io import IMAGE_FORMATS, Frame, check_input_file, check_output_path, check
 from .io.atomic import write_atomically
 from .panorama.metadata import check_aspect, resolve_layout, vr_name
 from .sinks import QUEUE_DEPTH, EncodeSink, ImageSink, Sink
-from .still import make_dreamer
+from .dream import make_dreamer
 from .temporal.dreamer import TemporalDreamer, TemporalState
 from .temporal.flow import FlowWorkers
 

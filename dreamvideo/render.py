@@ -108,7 +108,7 @@ def render_frames(
     """
     from .pipeline import RunReport, run_frames  # the runner (and torch) only once the checks pass
     from .sinks import PngSequenceSink
-    from .still import make_dreamer
+    from .dream import make_dreamer
 
     ranges = [frames] if isinstance(frames, FrameRange) else list(frames)
     if preroll < 0:

@@ -12,13 +12,12 @@ import cv2
 import numpy as np
 
 from .config import DreamSettings
-from .dream import Dreamer, image_to_tensor, objective_from_settings, resolve_device, tensor_to_image
+from .dream import image_to_tensor, make_dreamer, tensor_to_image
 from .errors import MediaError
 from .io import IMAGE_FORMATS, StillImage, check_output_path, read_image, write_image
-from .models import load_model
 from .panorama.metadata import check_aspect, read_spherical, resolve_layout, vr_name
 
-__all__ = ["StillResult", "dream_image_file", "make_dreamer", "resize_still"]
+__all__ = ["StillResult", "dream_image_file", "resize_still"]
 
 
 @dataclass
@@ -33,20 +32,6 @@ class StillResult:
     @property
     def gain(self) -> float:
         return self.objective_after / self.objective_before if self.objective_before else float("inf")
-
-
-def make_dreamer(settings: DreamSettings, *, grey: bool = False) -> Dreamer:
-    """Load the model, build the objective (reading the guide image if any) and a Dreamer.
-
-    ``grey`` keeps grey input grey while dreaming.
-    """
-    device = resolve_device(settings.device)
-    model = load_model(settings.model, weights=settings.weights, device=device)
-    guide = None
-    if settings.guide is not None:
-        guide = image_to_tensor(read_image(settings.guide).rgb, device)
-    objective = objective_from_settings(settings, model, guide_image=guide)
-    return Dreamer(model, objective, settings, grey=grey)
 
 
 def dream_image_file(

@@ -191,4 +191,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dreamed", metavar="DREAMED")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--plot", metavar="PNG", help="draw the per-frame warp error here")
+
+    p = sub.add_parser("preview", help="contact sheet: source above dream for a few frames, or one frame per layer")
+    p.add_argument("input", metavar="INPUT", help="a video file or a still image")
+    p.add_argument("output", metavar="PNG", help="the sheet (an image; format from the extension)")
+    g = p.add_argument_group("preview options")
+    g.add_argument("--count", type=int, metavar="N", help="frames spread across the clip (default 4)")
+    g.add_argument("--layers-sheet", action="store_true", help="dream one frame once per layer of the model")
+    g.add_argument("--frame", type=int, metavar="N", help="the frame for --layers-sheet (default: the middle)")
+    g.add_argument("--frames", metavar="A-B", help="pick the frames from A to B only (inclusive, 0-based)")
+    g.add_argument("--width", type=int, metavar="W", help="dream at this width (aspect kept; default the source's)")
+    g.add_argument("--size", metavar="WxH", help="dream at this size")
+    _add_dream_options(p)
+
+    p = sub.add_parser("view", help="look around a 360° photo or video in the browser (local page)")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--port", type=int, default=0, metavar="N", help="port on 127.0.0.1 (default 0: any free port)")
+    p.add_argument("--no-browser", action="store_true", help="only print the address; open no browser")
+    p.add_argument("--projection", choices=("equirect", "flat"), help="show as (default: from metadata, else 2:1 = equirect)")
+    p.add_argument("--stereo", choices=("none", "top-bottom", "left-right"), help="stereo layout; one eye is shown")
     return parser

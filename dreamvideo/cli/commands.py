@@ -17,7 +17,7 @@ from ..config import (
 )
 from ..errors import ConfigError
 
-__all__ = ["assemble", "dream", "farm", "image", "metrics", "models", "presets", "probe", "render"]
+__all__ = ["assemble", "dream", "farm", "image", "metrics", "models", "presets", "preview", "probe", "render", "view"]
 
 
 def _settings(args: Namespace) -> tuple[DreamSettings, VideoSettings]:
@@ -69,7 +69,10 @@ def models(args: Namespace) -> int:
 
 def _presence(status) -> str:
     where = f" at {status.path}" if status.path else ""
-    return f"present{where}" if status.present else f"missing: {status.source}{where}"
+    if status.present:
+        return f"present{where}"
+    get = f" (get it: {status.hint})" if status.hint else ""
+    return f"missing: {status.source}{where}{get}"
 
 
 def presets(args: Namespace) -> int:
@@ -221,4 +224,31 @@ def farm(args: Namespace) -> int:
         address=args.address, retries=2 if args.retries is None else args.retries, work=args.work,
     )
     print(f"assembled {result.frames} frames from {result.chunks} chunks -> {args.output} (frames in {result.work})")
+    return 0
+
+
+def preview(args: Namespace) -> int:
+    from ..preview import contact_sheet, layers_sheet
+
+    dream_settings, video = _settings(args)
+    where = {"frames": video.frame_range, "size": video.frame_size, "width": video.width}
+    if args.layers_sheet:
+        if args.count is not None:
+            raise ConfigError("--count goes with a frames sheet, not --layers-sheet")
+        result = layers_sheet(args.input, args.output, dream_settings, frame=args.frame, **where)
+        what = f"{len(result.dreams)} layers of frame {result.frames[0]}"
+    else:
+        if args.frame is not None:
+            raise ConfigError("--frame goes with --layers-sheet", hint="use --frames A-B to choose the span")
+        result = contact_sheet(args.input, args.output, dream_settings, count=4 if args.count is None else args.count, **where)
+        what = f"frames {', '.join(map(str, result.frames))}"
+    print(f"preview of {what} -> {result.output} ({result.width}x{result.height})")
+    return 0
+
+
+def view(args: Namespace) -> int:
+    from ..view import serve
+
+    serve(args.file, port=args.port, projection=args.projection, stereo=args.stereo, open_browser=not args.no_browser)
+    print("stopped", flush=True)
     return 0

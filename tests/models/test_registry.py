@@ -21,7 +21,7 @@ from dreamvideo.models import (
 from dreamvideo.models.registry import IMAGENET_MEAN, IMAGENET_STD, layer_modules
 
 MODELS = list_models()
-TORCHVISION = [name for name in MODELS if name != "efficientnet-lite0"]
+TORCHVISION = [name for name in MODELS if not name.startswith("efficientnet-")]
 
 
 def normalize(spec: ModelSpec, x: torch.Tensor) -> torch.Tensor:
@@ -33,7 +33,10 @@ def normalize(spec: ModelSpec, x: torch.Tensor) -> torch.Tensor:
 def test_list_models() -> None:
     assert DEFAULT_MODEL == "efficientnet-lite0"
     assert MODELS[0] == DEFAULT_MODEL
-    assert set(MODELS) == {"efficientnet-lite0", "googlenet", "inception_v3", "vgg16", "vgg19", "resnet50"}
+    assert set(MODELS) == {
+        "efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2",
+        "googlenet", "inception_v3", "vgg16", "vgg19", "resnet50",
+    }
 
 
 @pytest.mark.parametrize("name", MODELS)
