@@ -189,15 +189,25 @@ def run_frames(
 
 
 def _check_paths(source: str, output: str, video: VideoSettings) -> None:
-    """Fail before any work on a missing input or ``--audio`` file, output == input, an output
-    folder that is not there, or a video container that cannot hold the codec."""
+    """Fail before any work on a missing input or ``--audio`` file, a still image as input,
+    output == input, an output or ``--json-report`` that cannot be written (missing folders
+    are created), or a video container that cannot hold the codec."""
     if not is_stream(source):
         check_input_file(source)
+        if is_image_output(source) and "%" not in source:  # a `%d` pattern is an image sequence
+            raise ConfigError(
+                f"{Path(source).name} is a still image, not a video", hint="dream it with `dreamvideo image`"
+            )
     if video.audio is not None:
         check_input_file(video.audio)
     check_output_path(source, output)
     if not is_image_output(output):
         check_video_output(output, video.codec, video.crf)
+    if video.json_report:
+        report = Path(video.json_report)
+        if not is_stream(output) and report.absolute() == Path(output).absolute():
+            raise ConfigError("--json-report is the output", hint="write the report to another file")
+        check_output_path(source, report)
 
 
 def _decode_with_flow(reader, flows: FlowWorkers | None, times: dict) -> Iterator[tuple[Frame, Future | None]]:

@@ -38,7 +38,7 @@ import numpy as np
 
 from .config import DreamSettings, FrameRange, VideoSettings
 from .errors import ConfigError, MediaError
-from .io import check_input_file, check_output_path, check_video_output, is_stream, open_video, open_writer
+from .io import check_input_file, check_output_path, check_writable_folder, check_video_output, is_stream, open_video, open_writer
 from .io.atomic import write_atomically
 from .io.sequence import frame_indices, frame_path, is_complete, read_frame
 from .panorama.metadata import Layout, check_aspect, resolve_layout
@@ -222,15 +222,11 @@ def _clear(folder: Path) -> None:
 
 
 def _check_folder(folder: str | os.PathLike) -> Path:
-    """The output folder, checked before any work; it is created once the source opens."""
+    """The output folder, checked (created if missing, a file made in it) before any work."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise MediaError(f"--out {folder} is a file, not a folder")
-    if not folder.absolute().parent.is_dir():
-        raise MediaError(f"cannot write {folder}: folder {folder.absolute().parent} does not exist")
-    if folder.exists() and not os.access(folder, os.W_OK):
-        raise MediaError(f"cannot write into {folder}: permission denied")
-    return folder
+    return check_writable_folder(folder)
 
 
 def _segments(missing: list[int]) -> list[tuple[int, int]]:

@@ -135,6 +135,10 @@ def render(args: Namespace) -> int:
     ranges = parse_frame_ranges(args.frames)
     args.frames = None  # the ranges go to render_frames, not into the video settings
     dream_settings, video_settings = _settings(args)
+    if video_settings.json_report:  # found out before the first frame, not after the last
+        from ..io import check_output_path
+
+        check_output_path(args.input, video_settings.json_report)
     result = render_frames(
         args.input,
         args.out,

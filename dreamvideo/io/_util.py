@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import secrets
 from pathlib import Path
 
 import av
 
 from dreamvideo.errors import MediaError
 
-__all__ = ["is_url", "is_stream", "even", "check_input_file", "check_output_path", "av_reason"]
+__all__ = ["is_url", "is_stream", "even", "check_input_file", "check_output_path", "check_writable_folder", "av_reason"]
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -42,8 +44,11 @@ def check_input_file(path: str | os.PathLike) -> None:
 
 
 def check_output_path(source: str | os.PathLike, output: str | os.PathLike) -> None:
-    """Raise MediaError, before any work, if ``output`` is ``source`` or its folder is missing.
+    """Raise MediaError, before any work, if ``output`` is ``source`` or cannot be written.
 
+    A missing folder is created (as render tools do); writability is found out by
+    creating and removing a hidden file beside ``output``, so a place that cannot be
+    written (``/proc/x.mp4``, a read-only folder) fails here, not after the dream.
     Streams (``-`` and URLs) on either side are not paths and pass.
     """
     source, output = str(source), str(output)
@@ -52,9 +57,44 @@ def check_output_path(source: str | os.PathLike, output: str | os.PathLike) -> N
     out = Path(output)
     if not is_stream(source) and out.exists() and out.resolve() == Path(source).resolve():
         raise MediaError(f"output {output} is the input", hint="write the dream to another file")
-    folder = out.absolute().parent
-    if not folder.is_dir():
-        raise MediaError(f"cannot write {output}: folder {folder} does not exist")
+    if out.is_dir():
+        raise MediaError(f"cannot write {output}: it is a folder", hint="name a file in it")
+    check_writable_folder(out.absolute().parent, what=output)
+
+
+def check_writable_folder(folder: str | os.PathLike, *, what: str | os.PathLike | None = None) -> Path:
+    """Create ``folder`` (and its parents) if missing and prove a file can be made in it.
+
+    ``what`` names the output in the error (default: the folder). Returns the folder.
+
+    Raises:
+        MediaError: the folder cannot be created, is a file, or refuses a new file.
+    """
+    folder = Path(folder)
+    what = folder if what is None else what
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise MediaError(f"cannot write {what}: {_existing_file(folder)} is a file, not a folder") from None
+    except OSError as e:
+        raise MediaError(f"cannot write {what}: cannot create folder {folder} ({e.strerror or e})") from None
+    probe = folder / f".dreamvideo-write-test-{secrets.token_hex(4)}"
+    try:
+        with open(probe, "xb"):
+            pass
+    except OSError as e:
+        raise MediaError(f"cannot write {what}: {e.strerror or e}") from None
+    with contextlib.suppress(OSError):
+        probe.unlink()
+    return folder
+
+
+def _existing_file(folder: Path) -> Path:
+    """The first path on the way to ``folder`` that is a file (what stops ``mkdir``)."""
+    for parent in reversed([folder, *folder.parents]):
+        if parent.exists() and not parent.is_dir():
+            return parent
+    return folder
 
 
 def av_reason(error: BaseException) -> str:

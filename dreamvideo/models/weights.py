@@ -7,8 +7,10 @@ failure a user can cause or fix becomes a one-line ``ModelError`` with a hint.
 
 from __future__ import annotations
 
+import pickle
 import re
 import socket
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -116,8 +118,23 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"weights file {path} does not exist")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if not (magic.startswith(b"PK\x03\x04") or magic.startswith(b"\x80")):  # torch.save's zip, or a pickle
+        raise ModelError(
+            f"cannot read weights file {path}: not a PyTorch file", hint="save one with torch.save(model.state_dict(), PATH)"
+        )
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about the pickle protocol before refusing; the refusal is the one line that matters.
+            warnings.filterwarnings("ignore", message=".*pickle protocol", category=UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ModelError(
+            f"cannot read weights file {path}: not a plain state dict; it holds other Python objects, "
+            "which are never loaded (unpickling them could run code)",
+            hint="save one with torch.save(model.state_dict(), PATH)",
+        ) from e
     except Exception as e:
         raise ModelError(
             f"cannot read weights file {path} as a state dict ({_one_line(e)})",
