@@ -7,7 +7,7 @@ is an internal failure: exit code 1.
 
 from __future__ import annotations
 
-__all__ = ["DreamVideoError", "ConfigError", "MediaError", "ModelError"]
+__all__ = ["DreamVideoError", "ConfigError", "Interrupted", "MediaError", "ModelError"]
 
 
 class DreamVideoError(Exception):
@@ -35,3 +35,9 @@ class MediaError(DreamVideoError):
 
 class ModelError(DreamVideoError):
     """An unknown model or layer, or weights that cannot be found or loaded."""
+
+
+class Interrupted(DreamVideoError):
+    """The run was stopped (Ctrl-C): the message says what was kept. Exit code 130, as for SIGINT."""
+
+    exit_code = 130

@@ -18,6 +18,7 @@ length of the video.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections import deque
@@ -25,13 +26,15 @@ from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import torch
 
-from .errors import ConfigError
+from .config import FrameRange, parse_frame_range, parse_size
+from .errors import ConfigError, MediaError
 from .io import open_video, write_image
 from .temporal.flow import FlowWorkers
 from .temporal.occlusion import consistency_mask
@@ -46,6 +49,7 @@ __all__ = [
     "compare",
     "compare_files",
     "plot_warp_error",
+    "read_run_report",
 ]
 
 # Fixed by DESIGN.md so that figures from different runs and machines compare.
@@ -152,32 +156,65 @@ def compare_files(
     source: str | os.PathLike,
     output: str | os.PathLike,
     *,
+    frames: FrameRange | None = None,
+    width: int | None = None,
+    size: tuple[int, int] | None = None,
     processes: int | None = None,
 ) -> MetricsReport:
     """Compare a dreamed video file with its source, as ``dreamvideo metrics`` does.
 
-    The source is decoded at the output's size, so a dream made with
-    ``--width`` or ``--size`` is compared with the frames it started from.
+    ``frames`` is the source range the dream was made from (``dream --frames A-B``).
+    The source is decoded as the dream's run decoded it: at its own size, with an odd
+    last column or row cropped, when the dream has that size (like with like, no
+    resampling); otherwise at the output's size, so a dream made with ``--width`` or
+    ``--size`` is compared with the frames it started from. ``width`` or ``size`` (the
+    run's own options, e.g. from its report) decode the source exactly as the run did.
 
     Args:
         source: the source video (a path or anything :func:`dreamvideo.io.open_video` opens).
         output: the dreamed video.
+        frames: the source's frames to compare with (default: all of them).
         processes: as in :func:`compare`; here the default uses worker processes.
 
     Returns:
         The :class:`MetricsReport`.
 
     Raises:
-        MediaError: either video cannot be read.
+        MediaError: either video cannot be read, or ``frames`` is beyond the source.
         ConfigError: the videos differ in frame count.
     """
     with open_video(os.fspath(output)) as dreamed:
-        with open_video(os.fspath(source), size=dreamed.output_size) as original:
+        original = open_video(os.fspath(source), frames=frames, width=width, size=size)
+        if original.output_size != dreamed.output_size:
+            original.close()
+            original = open_video(os.fspath(source), frames=frames, size=dreamed.output_size)
+        with original:
             return compare(
                 (frame.image for frame in original),
                 (frame.image for frame in dreamed),
                 processes=processes,
             )
+
+
+def read_run_report(report: str | os.PathLike) -> dict[str, Any]:
+    """What a run's ``--json-report`` says about how it decoded the source, as
+    ``compare_files`` keywords: ``frames`` (a FrameRange or None), ``width``, ``size``.
+
+    Raises:
+        MediaError: the report cannot be read or is not a dreamvideo run report.
+    """
+    try:
+        video = json.loads(Path(report).read_text())["settings"]["video"]
+        frames, width, size = video["frames"], video["width"], video["size"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise MediaError(
+            f"cannot read the run's settings from {report}", hint="give the JSON that `dream --json-report` wrote"
+        ) from e
+    return {
+        "frames": None if frames is None else parse_frame_range(str(frames)),
+        "width": width,
+        "size": None if size is None else parse_size(str(size)),
+    }
 
 
 def warp_errors(
@@ -275,7 +312,8 @@ def _frame_pairs(
             shorter, longer = ("source", "output") if src is None else ("output", "source")
             raise ConfigError(
                 f"the {shorter} has {t} frames but the {longer} has more",
-                hint="compare a dream with the exact frames it was made from (same --frames range)",
+                hint="compare a dream with the frames it was made from: give the run's --frames A-B, "
+                "or --report with its --json-report",
             )
         for name, frame in (("source", src), ("output", out)):
             if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:

@@ -191,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dreamed", metavar="DREAMED")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--plot", metavar="PNG", help="draw the per-frame warp error here")
+    p.add_argument("--frames", metavar="A-B", help="the source frames the dream was made from (its --frames)")
+    p.add_argument("--report", metavar="JSON", help="the dream's --json-report: its frame range and size")
 
     p = sub.add_parser("preview", help="contact sheet: source above dream for a few frames, or one frame per layer")
     p.add_argument("input", metavar="INPUT", help="a video file or a still image")

@@ -15,7 +15,7 @@ from ..config import (
     parse_size,
     preset_description,
 )
-from ..errors import ConfigError
+from ..errors import ConfigError, Interrupted
 
 __all__ = ["assemble", "dream", "farm", "image", "metrics", "models", "presets", "preview", "probe", "render", "view"]
 
@@ -28,6 +28,12 @@ def _settings(args: Namespace) -> tuple[DreamSettings, VideoSettings]:
         flags = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(cls)}
         made.append(build_settings(cls, preset=preset.get(table), overrides=flags))
     return made[0], made[1]
+
+
+def _is_file(path: str) -> bool:
+    from pathlib import Path
+
+    return path != "-" and Path(path).is_file()
 
 
 def image(args: Namespace) -> int:
@@ -94,7 +100,14 @@ def dream(args: Namespace) -> int:
     from ..pipeline import dream_video
 
     dream_settings, video_settings = _settings(args)
-    report = dream_video(args.input, args.output, dream_settings, video_settings)
+    try:
+        report = dream_video(args.input, args.output, dream_settings, video_settings)
+    except KeyboardInterrupt:
+        # The sink abandons its temp file: never a cut-off video, and an existing output is untouched.
+        raise Interrupted(
+            f"interrupted: nothing written to {args.output}"
+            + (" (the file already there is kept as it was)" if _is_file(args.output) else "")
+        ) from None
     if args.output != "-":  # stdout carries the video then
         print(f"dreamed {report.frames} frames -> {report.output}")
     return 0
@@ -109,9 +122,17 @@ def probe(args: Namespace) -> int:
 
 
 def metrics(args: Namespace) -> int:
-    from ..metrics import compare_files, plot_warp_error
+    from ..config import parse_frame_range
+    from ..metrics import compare_files, plot_warp_error, read_run_report
 
-    report = compare_files(args.source, args.dreamed)
+    decoded = read_run_report(args.report) if args.report else {}
+    if args.frames is not None:
+        decoded["frames"] = parse_frame_range(args.frames)
+    if args.plot:
+        from ..io import check_output_path
+
+        check_output_path(args.source, args.plot)
+    report = compare_files(args.source, args.dreamed, **decoded)
     if args.plot:
         plot_warp_error(report, args.plot)
     if args.json:
@@ -139,16 +160,22 @@ def render(args: Namespace) -> int:
         from ..io import check_output_path
 
         check_output_path(args.input, video_settings.json_report)
-    result = render_frames(
-        args.input,
-        args.out,
-        ranges,
-        dream_settings,
-        video_settings,
-        preroll=DEFAULT_PREROLL if args.preroll is None else args.preroll,
-        bit_depth=args.bit_depth or 8,
-        force=args.force,
-    )
+    try:
+        result = render_frames(
+            args.input,
+            args.out,
+            ranges,
+            dream_settings,
+            video_settings,
+            preroll=DEFAULT_PREROLL if args.preroll is None else args.preroll,
+            bit_depth=args.bit_depth or 8,
+            force=args.force,
+        )
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted: the frames finished so far are in {args.out}",
+            hint="run the same command again to render the rest",
+        ) from None
     if video_settings.json_report:
         from ..io.atomic import write_atomically
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from types import MappingProxyType
@@ -301,3 +302,6 @@ def _context() -> multiprocessing.context.BaseContext:
 def _init_worker() -> None:
     # The workers already run in parallel; OpenCV's own threads would fight them.
     cv2.setNumThreads(1)
+    # Ctrl-C reaches the whole process group: the parent stops the run and shuts the pool
+    # down; a worker's own KeyboardInterrupt would only print a traceback over the one error line.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
