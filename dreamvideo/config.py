@@ -11,9 +11,13 @@ import importlib.resources
 import math
 import re
 import typing
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI
+    import tomli as tomllib
 
 from .errors import ConfigError
 

@@ -206,7 +206,7 @@ SHIPPED = Path(__file__).parent.parent / "pipelines"
 @pytest.mark.parametrize("path", sorted(SHIPPED.glob("*.toml")), ids=lambda p: p.stem)
 def test_every_key_of_every_preset_is_a_real_option(path):
     """Read the TOML raw (not through load_preset) so a checker bug cannot hide a bad key."""
-    import tomllib
+    from dreamvideo.config import tomllib
 
     from dreamvideo.models import layer_names
 
