@@ -1,13 +1,14 @@
 # make demo  - create .venv if missing, install, dream the sample clip, print where the result is
 # make test  - create .venv if missing, install with the test, farm and models extras, run the whole suite
 # make bench - benchmark figures (not timed tests): temporal coherence, resolution independence
+# make robustness - run the robustness matrix (issue 9) and print it as a table
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= out/demo.mp4
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench robustness clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +36,9 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test samples/pan.mp4
 	$(BIN)/python benchmarks/coherence.py
 	$(BIN)/python benchmarks/look.py
+
+robustness: $(VENV)/.installed-test
+	$(BIN)/python tests/robustness_table.py
 
 clean:
 	rm -rf out samples/pan.mp4 .pytest_cache

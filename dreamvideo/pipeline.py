@@ -29,6 +29,7 @@ from .config import DreamSettings, VideoSettings
 from .dream import Dreamer
 from .errors import ConfigError, MediaError
 from .io import IMAGE_FORMATS, Frame, check_input_file, check_output_path, check_video_output, is_stream, open_video
+from .io._util import check_video_input
 from .io.atomic import write_atomically
 from .panorama.metadata import check_aspect, resolve_layout, vr_name
 from .sinks import QUEUE_DEPTH, EncodeSink, ImageSink, Sink
@@ -192,12 +193,7 @@ def _check_paths(source: str, output: str, video: VideoSettings) -> None:
     """Fail before any work on a missing input or ``--audio`` file, a still image as input,
     output == input, an output or ``--json-report`` that cannot be written (missing folders
     are created), or a video container that cannot hold the codec."""
-    if not is_stream(source):
-        check_input_file(source)
-        if is_image_output(source) and "%" not in source:  # a `%d` pattern is an image sequence
-            raise ConfigError(
-                f"{Path(source).name} is a still image, not a video", hint="dream it with `dreamvideo image`"
-            )
+    check_video_input(source)
     if video.audio is not None:
         check_input_file(video.audio)
     check_output_path(source, output)

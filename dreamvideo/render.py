@@ -39,6 +39,7 @@ import numpy as np
 from .config import DreamSettings, FrameRange, VideoSettings
 from .errors import ConfigError, MediaError
 from .io import check_input_file, check_output_path, check_writable_folder, check_video_output, is_stream, open_video, open_writer
+from .io._util import check_video_input
 from .io.atomic import write_atomically
 from .io.sequence import frame_indices, frame_path, is_complete, read_frame
 from .panorama.metadata import Layout, check_aspect, resolve_layout
@@ -174,7 +175,7 @@ def prepare_render(
         raise ConfigError("--bit-depth must be 8 or 16")
     if is_stream(source):
         raise ConfigError("render needs a file: a pipe or URL cannot be split into frame ranges")
-    check_input_file(source)
+    check_video_input(source)
     wanted = sorted({i for r in ranges for i in range(r.start, r.end + 1)})
     if len(wanted) != sum(len(r) for r in ranges):
         raise ConfigError(f"frame ranges {', '.join(map(str, ranges))} overlap", hint="give each frame once")

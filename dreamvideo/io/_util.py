@@ -12,7 +12,7 @@ import av
 
 from dreamvideo.errors import MediaError
 
-__all__ = ["is_url", "is_stream", "even", "check_input_file", "check_output_path", "check_writable_folder", "av_reason"]
+__all__ = ["is_url", "is_stream", "even", "check_input_file", "check_video_input", "check_output_path", "check_writable_folder", "av_reason"]
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -41,6 +41,19 @@ def check_input_file(path: str | os.PathLike) -> None:
         raise MediaError(f"{p} is a folder, not a file")
     if not os.access(p, os.R_OK):
         raise MediaError(f"cannot read {p}: permission denied")
+
+
+def check_video_input(source: str | os.PathLike) -> None:
+    """Raise MediaError, before any work, unless ``source`` may be a video: a stream, or a
+    readable file that is not named as a still image (a ``%d`` pattern is an image sequence)."""
+    source = str(source)
+    if is_stream(source):
+        return
+    check_input_file(source)
+    from dreamvideo.io.images import IMAGE_FORMATS  # here: images imports this module
+
+    if Path(source).suffix.lower() in IMAGE_FORMATS and "%" not in source:
+        raise MediaError(f"{Path(source).name} is a still image, not a video", hint="dream it with `dreamvideo image`")
 
 
 def check_output_path(source: str | os.PathLike, output: str | os.PathLike) -> None:
