@@ -193,7 +193,8 @@ def _bad_run(case: str, tmp_path: Path, request) -> tuple[Path, Path, list[str]]
         source = tmp_path / "copy.mp4"
         source.write_bytes(clip.read_bytes())
         return source, tmp_path / "sub" / ".." / "copy.mp4", []
-    if case == "no_output_folder":
+    if case == "output_folder_is_a_file":  # a missing folder is created; a file in its place cannot be
+        (tmp_path / "nosuch").write_text("")
         return clip, tmp_path / "nosuch" / "out.mp4", []
     raise AssertionError(case)
 
@@ -207,7 +208,7 @@ BAD_INPUT = {  # case: what its error line says
     "same_as_input": "is the input",
     "garbage": "cannot open",
     "bad_layer": "nosuch",
-    "no_output_folder": "does not exist",
+    "output_folder_is_a_file": "is a file, not a folder",
 }
 
 
@@ -292,7 +293,9 @@ def test_interrupted_run_leaves_no_partial_file(capsys, tmp_path, clip, monkeypa
     code, stdout, err = dream(capsys, clip, out, *FAST)
     assert len(calls) == 3  # frames were being encoded when it stopped
     assert code == 130 and stdout == ""
-    assert error_lines(err) == ["error: interrupted"] and "Traceback" not in err
+    assert error_lines(err) == [f"error: interrupted: nothing written to {out}" + (
+        " (the file already there is kept as it was)" if existing else ""
+    )] and "Traceback" not in err
     if before is not None:
         before.check()
     else:

@@ -368,7 +368,7 @@ BAD = [
     ("logit out of range", ["image", "{in}", "{out}", *FAST, "--logit", "5000"], ["5000"]),
     ("unknown output extension", ["image", "{in}", "{dir}/old.bmp", *FAST], [".bmp", ".png"]),
     ("no output extension", ["image", "{in}", "{dir}/old", *FAST], ["old"]),
-    ("output folder missing", ["image", "{in}", "{dir}/nodir/out.png", *FAST], ["nodir"]),
+    ("output folder is a file", ["image", "{in}", "{in}/out.png", *FAST], ["in.png", "not a folder"]),
     ("unknown preset", ["image", "{in}", "{out}", "--preset", "nope"], ["nope", "default"]),
     ("bad preset file", ["image", "{in}", "{out}", "--preset", "{dir}/bad.toml"], ["bad.toml"]),
     ("preset value of the wrong type", ["image", "{in}", "{out}", "--preset", "{dir}/typed.toml"], ["octaves"]),
