@@ -21,6 +21,7 @@ import re
 from pathlib import Path
 
 from ..errors import ConfigError, MediaError
+from ..io._util import check_writable_folder
 from ..io.atomic import write_atomically
 from .plan import parse_frame_ranges, plan_chunks, render_argv
 
@@ -156,9 +157,7 @@ def write_bundle(
     )
     if bundle.exists() and not bundle.is_dir():
         raise MediaError(f"--bundle {bundle} is a file, not a folder")
-    if not bundle.absolute().parent.is_dir():
-        raise MediaError(f"cannot write {bundle}: folder {bundle.absolute().parent} does not exist")
-    bundle.mkdir(exist_ok=True)
+    check_writable_folder(bundle)  # created with its parents if missing, as every output folder is
     path = bundle / "template.yaml"
     write_atomically(path, to_yaml(template))
     return path

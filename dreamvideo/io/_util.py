@@ -41,6 +41,8 @@ def check_input_file(path: str | os.PathLike) -> None:
         raise MediaError(f"{p} is a folder, not a file")
     if not os.access(p, os.R_OK):
         raise MediaError(f"cannot read {p}: permission denied")
+    if p.is_file() and p.stat().st_size == 0:
+        raise MediaError(f"{p} is empty (0 bytes)", hint="was it cut short when it was copied or recorded?")
 
 
 def check_video_input(source: str | os.PathLike) -> None:

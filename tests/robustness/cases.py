@@ -239,12 +239,12 @@ def _directory(ws: Workspace) -> str:
     return line
 
 
-@case("inputs", "zero-byte file", "exit 2: cannot open/read it, with a hint")
+@case("inputs", "zero-byte file", "exit 2: it is empty, with a hint")
 def _zero(ws: Workspace) -> str:
     out, zero = ws.tmp(), ws.media.path("zero")
-    line = ws.cli("dream", zero, out / "o.mp4", *VIDEO).fails(2, "cannot open")
-    ws.cli("image", zero, out / "o.png", *DREAM).fails(2, "cannot read")
-    ws.cli("render", zero, "--out", out / "frames", "--frames", "0-1", *VIDEO).fails(2, "cannot open")
+    line = ws.cli("dream", zero, out / "o.mp4", *VIDEO).fails(2, "is empty")
+    ws.cli("image", zero, out / "o.png", *DREAM).fails(2, "is empty")
+    ws.cli("render", zero, "--out", out / "frames", "--frames", "0-1", *VIDEO).fails(2, "is empty")
     assert not (out / "o.mp4").exists() and not (out / "o.png").exists()
     return line
 
