@@ -14,7 +14,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
-from kornia.geometry import create_meshgrid
+try:
+    from kornia.geometry import create_meshgrid
+except ImportError:  # kornia < 0.8.3 (the newest for Python 3.10 is 0.8.2) has it in kornia.utils only
+    from kornia.utils import create_meshgrid
 from kornia.geometry.transform import remap
 
 __all__ = ["flow_to_tensor", "warp", "warp_array"]
