@@ -10,6 +10,13 @@ length of the video.
   The flow always comes from the source; it is applied to the output ``O``
   and, as a reference, to the source itself.
 - **Strength**: mean over frames of the mean ``|O − I|``.
+- **Seam ratio** (equirect): ``mean|O[:,0] − O[:,W−1]|`` over the mean absolute
+  difference of neighbouring columns; about 1 for a seamless panorama.
+- **Pole streak score** (equirect): on 90°-FOV 224×224 perspective views straight
+  up and straight down, the grey difference (output − input) weighted by its
+  squared Sobel magnitude: ``−Σ w·cos(2(θ_g − θ_r)) / Σ w`` over ``8 < r < 112``,
+  ``θ_r`` the direction from the view centre. +1: streaks radiating from the
+  pole; 0: no preferred direction.
 """
 
 from __future__ import annotations
@@ -41,6 +48,9 @@ __all__ = [
     "compare",
     "compare_files",
     "plot_warp_error",
+    "pole_streak_score",
+    "pole_views",
+    "seam_ratio",
 ]
 
 # Fixed by DESIGN.md so that figures from different runs and machines compare.
@@ -215,6 +225,89 @@ def strength(source_frames: Iterable[np.ndarray], output_frames: Iterable[np.nda
         ConfigError: the sequences differ in frame count or frame size.
     """
     return _mean(_strength(src, out) for _, src, out in _frame_pairs(source_frames, output_frames))
+
+
+def seam_ratio(image: np.ndarray) -> float:
+    """Seam ratio of an equirect frame ``(H, W, 3)`` (or ``(H, W)``), 0-255 values.
+
+    ``mean|O[:, 0] − O[:, W−1]|`` over the mean absolute difference of neighbouring
+    columns: about 1 where the left and right edges continue each other. NaN for a
+    frame with no difference between any neighbouring columns.
+    """
+    o = np.asarray(image, dtype=np.float64)
+    across = float(np.abs(o[:, 0] - o[:, -1]).mean())
+    within = float(np.abs(np.diff(o, axis=1)).mean())
+    return across / within if within > 0 else math.nan
+
+
+POLE_VIEW_SIZE = 224
+POLE_VIEW_FOV = 90.0
+
+
+def pole_views(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 90°-FOV 224×224 perspective views straight up and straight down of an equirect frame.
+
+    Args:
+        image: ``(H, W, 3)`` or ``(H, W)``, any numeric dtype; bilinear, wrapping at the seam.
+
+    Returns:
+        ``(zenith, nadir)``, float32 with the input's channels.
+    """
+    from .panorama.geometry import directions_to_equirect, look_at, sample_equirect, view_rays
+
+    array = np.asarray(image, dtype=np.float32)
+    grey = array.ndim == 2
+    tensor = torch.from_numpy(array[..., None] if grey else array).permute(2, 0, 1)[None]
+    h, w = array.shape[:2]
+    rays = view_rays(POLE_VIEW_SIZE, POLE_VIEW_FOV, dtype=torch.float64)
+    out = []
+    for forward in ((0.0, 1.0, 0.0), (0.0, -1.0, 0.0)):
+        u, v = directions_to_equirect(rays @ look_at(forward).T, h, w)
+        view = sample_equirect(tensor, u[None].float(), v[None].float())[0].permute(1, 2, 0).numpy()
+        out.append(view[..., 0] if grey else view)
+    return out[0], out[1]
+
+
+def pole_streak_score(source: np.ndarray, output: np.ndarray) -> tuple[float, float]:
+    """Pole streak score at the zenith and the nadir of a dreamed equirect frame.
+
+    Args:
+        source: the input frame, ``(H, W, 3)`` RGB (or grey ``(H, W)``), 0-255 values.
+        output: the dreamed frame, same shape.
+
+    Returns:
+        ``(zenith, nadir)``: +1 for streaks radiating from the pole, 0 for a difference
+        with no preferred direction, −1 for rings; NaN where output equals input.
+    """
+    if np.shape(source) != np.shape(output):
+        raise ConfigError(f"source {np.shape(source)} and output {np.shape(output)} differ in shape")
+    scores = []
+    for src_view, out_view in zip(pole_views(source), pole_views(output)):
+        scores.append(_streak_score(_grey(out_view) - _grey(src_view)))
+    return scores[0], scores[1]
+
+
+def _grey(view: np.ndarray) -> np.ndarray:
+    if view.ndim == 2:
+        return view.astype(np.float32)
+    return (0.299 * view[..., 0] + 0.587 * view[..., 1] + 0.114 * view[..., 2]).astype(np.float32)
+
+
+def _streak_score(diff: np.ndarray) -> float:
+    """``−Σ w·cos(2(θ_g − θ_r)) / Σ w`` of a square view's Sobel gradients, ``8 < r < 112``."""
+    gx = cv2.Sobel(diff, cv2.CV_64F, 1, 0, ksize=3)
+    gy = cv2.Sobel(diff, cv2.CV_64F, 0, 1, ksize=3)
+    n = diff.shape[0]
+    centre = (n - 1) / 2
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float64) - centre
+    r = np.hypot(xx, yy)
+    ring = (r > 8) & (r < 112)
+    weight = (gx * gx + gy * gy)[ring]
+    total = weight.sum()
+    if total <= 0:
+        return math.nan
+    delta = np.arctan2(gy, gx)[ring] - np.arctan2(yy, xx)[ring]
+    return float(-(weight * np.cos(2 * delta)).sum() / total)
 
 
 def plot_warp_error(report: MetricsReport, png_path: str | os.PathLike) -> None:
