@@ -80,6 +80,9 @@ class MetricsReport:
         frames: number of frames compared.
         per_frame: one dict per ``t >= 1`` with keys ``t``,
             ``warp_error_output`` and ``warp_error_source``.
+        panorama: for equirect frames only (else None), means over frames:
+            ``seam_ratio`` and ``source_seam_ratio`` (the source's own, for reference),
+            ``pole_streak_zenith`` and ``pole_streak_nadir``.
     """
 
     warp_error: float
@@ -87,14 +90,19 @@ class MetricsReport:
     strength: float
     frames: int
     per_frame: list[dict[str, float]] = field(default_factory=list)
+    panorama: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict; NaN becomes ``None``."""
+        extra = {}
+        if self.panorama is not None:
+            extra["panorama"] = {key: _json_float(value) for key, value in self.panorama.items()}
         return {
             "frames": self.frames,
             "warp_error": _json_float(self.warp_error),
             "source_warp_error": _json_float(self.source_warp_error),
             "strength": _json_float(self.strength),
+            **extra,
             "per_frame": [
                 {key: _json_float(value) if key != "t" else value for key, value in row.items()}
                 for row in self.per_frame
@@ -107,6 +115,7 @@ def compare(
     output_frames: Iterable[np.ndarray],
     *,
     processes: int | None = 0,
+    equirect: bool = False,
 ) -> MetricsReport:
     """Measure warp error and strength in one pass over both sequences.
 
@@ -119,6 +128,8 @@ def compare(
             times faster on long videos (the CLI's choice). Starting workers
             imports the caller's ``__main__`` script (see ``FlowWorkers``),
             which is why inline is the default. The figures do not depend on it.
+        equirect: the frames are equirect panoramas: also measure the seam ratio and
+            the pole streak scores (``MetricsReport.panorama``).
 
     Returns:
         The :class:`MetricsReport`.
@@ -128,6 +139,7 @@ def compare(
     """
     strengths: list[float] = []
     per_frame: list[dict[str, float]] = []
+    panorama: list[tuple[float, float, float, float]] = []
     with FlowWorkers(
         method="farneback", scale=1.0, params=METRIC_FLOW_PARAMS, processes=processes
     ) as workers:
@@ -137,6 +149,9 @@ def compare(
         prev: tuple[np.ndarray, np.ndarray] | None = None
         for t, src, out in _frame_pairs(source_frames, output_frames):
             strengths.append(_strength(src, out))
+            if equirect:
+                zenith, nadir = pole_streak_score(src, out)
+                panorama.append((seam_ratio(out), seam_ratio(src), zenith, nadir))
             if prev is not None:
                 pending.append((t, prev, (src, out), workers.submit(prev[0], src)))
                 if len(pending) > window:
@@ -150,6 +165,10 @@ def compare(
         strength=_mean(strengths),
         frames=len(strengths),
         per_frame=per_frame,
+        panorama=None if not equirect else {
+            key: _mean(row[i] for row in panorama)
+            for i, key in enumerate(("seam_ratio", "source_seam_ratio", "pole_streak_zenith", "pole_streak_nadir"))
+        },
     )
 
 
@@ -158,11 +177,14 @@ def compare_files(
     output: str | os.PathLike,
     *,
     processes: int | None = None,
+    projection: str = "auto",
 ) -> MetricsReport:
     """Compare a dreamed video file with its source, as ``dreamvideo metrics`` does.
 
     The source is decoded at the output's size, so a dream made with
     ``--width`` or ``--size`` is compared with the frames it started from.
+    ``projection`` ``equirect`` adds the panorama figures; ``auto`` does so for
+    frames twice as wide as they are high; ``flat`` never.
 
     Args:
         source: the source video (a path or anything :func:`dreamvideo.io.open_video` opens).
@@ -176,12 +198,17 @@ def compare_files(
         MediaError: either video cannot be read.
         ConfigError: the videos differ in frame count.
     """
+    if projection not in ("auto", "flat", "equirect"):
+        raise ConfigError(f"unknown projection {projection!r}", hint="use auto, flat or equirect")
     with open_video(os.fspath(output)) as dreamed:
+        width, height = dreamed.output_size
+        equirect = projection == "equirect" or (projection == "auto" and width == 2 * height)
         with open_video(os.fspath(source), size=dreamed.output_size) as original:
             return compare(
                 (frame.image for frame in original),
                 (frame.image for frame in dreamed),
                 processes=processes,
+                equirect=equirect,
             )
 
 

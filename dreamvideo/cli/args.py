@@ -117,4 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dreamed", metavar="DREAMED")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--plot", metavar="PNG", help="draw the per-frame warp error here")
+    p.add_argument(
+        "--projection",
+        choices=("auto", "flat", "equirect"),
+        default="auto",
+        help="equirect adds the seam ratio and pole streak scores (auto: for 2:1 frames)",
+    )
     return parser

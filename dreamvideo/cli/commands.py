@@ -83,7 +83,7 @@ def probe(args: Namespace) -> int:
 def metrics(args: Namespace) -> int:
     from ..metrics import compare_files, plot_warp_error
 
-    report = compare_files(args.source, args.dreamed)
+    report = compare_files(args.source, args.dreamed, projection=getattr(args, "projection", "auto"))
     if args.plot:
         plot_warp_error(report, args.plot)
     if args.json:
@@ -92,4 +92,8 @@ def metrics(args: Namespace) -> int:
         print(f"frames            {report.frames}")
         print(f"warp error        {report.warp_error:.3f}  (source itself: {report.source_warp_error:.3f})")
         print(f"strength          {report.strength:.3f}")
+        if report.panorama is not None:
+            pano = report.panorama
+            print(f"seam ratio        {pano['seam_ratio']:.3f}  (source itself: {pano['source_seam_ratio']:.3f})")
+            print(f"pole streaks      zenith {pano['pole_streak_zenith']:.3f}  nadir {pano['pole_streak_nadir']:.3f}")
     return 0
