@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from .dream import Dreamer, image_to_tensor, objective_from_settings, resolve_de
 from .errors import MediaError
 from .io import IMAGE_FORMATS, check_output_path, read_image, write_image
 from .models import load_model
+from .panorama.projection import equirect_aspect_problem, projection_for
+from .panorama.stereo import STEREO_LAYOUTS, dream_stereo_frame
 
 __all__ = ["StillResult", "dream_image_file", "make_dreamer"]
 
@@ -42,7 +45,7 @@ def make_dreamer(settings: DreamSettings, *, grey: bool = False) -> Dreamer:
     if settings.guide is not None:
         guide = image_to_tensor(read_image(settings.guide).rgb, device)
     objective = objective_from_settings(settings, model, guide_image=guide)
-    return Dreamer(model, objective, settings, grey=grey)
+    return Dreamer(model, objective, settings, grey=grey, projection=projection_for(settings))
 
 
 def dream_image_file(source: str | os.PathLike, output: str | os.PathLike, settings: DreamSettings) -> StillResult:
@@ -66,8 +69,13 @@ def dream_image_file(source: str | os.PathLike, output: str | os.PathLike, setti
     still = read_image(source)
     dreamer = make_dreamer(settings, grey=still.grey)
     image = image_to_tensor(still.rgb, dreamer.device)
+    layout = settings.stereo if settings.stereo in STEREO_LAYOUTS else None
+    if settings.projection == "equirect":
+        problem = equirect_aspect_problem(image.shape[-1], image.shape[-2], layout)
+        if problem:
+            warnings.warn(problem, stacklevel=2)
     before = dreamer.value(image)
-    dreamed = dreamer.dream(image)
+    dreamed = dream_stereo_frame(dreamer, image, layout) if layout else dreamer.dream(image)
     after = dreamer.value(dreamed)
     write_image(output, tensor_to_image(dreamed, dtype=np.float32), like=still)
     return StillResult(output, before, after, dreamer.objective.name)
