@@ -150,31 +150,45 @@ def random_rotation(rng: np.random.Generator, max_tilt: float | None = None) -> 
     return torch.tensor(m, dtype=torch.float64)
 
 
-def row_box_filter(image: Tensor, widths: Tensor) -> Tensor:
+def row_box_filter(image: Tensor, widths: Tensor, *, chunk: int = 64) -> Tensor:
     """Circular horizontal box filter of ``image`` ``(B, C, H, W)`` with one width per row.
 
-    ``widths`` ``(H,)`` in pixels (fractional allowed; values below 1 leave the row as it
-    is, values of ``W`` or more give the row's mean). Exact area average of the
+    ``widths`` ``(H,)`` in pixels (fractional allowed; values of 1 or less leave the row as
+    it is, values of ``W`` or more give the row's mean). Exact area average of the
     piecewise-constant row over ``[u - width/2, u + width/2]``, wrapping at the seam.
+    Rows go ``chunk`` at a time, padded only as far as their widest box reaches, so
+    memory stays a few rows' worth whatever the frame size.
     """
-    b, c, height, width = image.shape
+    height, width = image.shape[-2:]
     widths = widths.to(torch.float64).clamp(1.0, float(width))
-    if bool((widths <= 1.0).all()):
-        return image
-    # Integral of the row at the pixel borders -W-0.5 ... 2W-0.5 (three copies, so any window fits).
-    triple = torch.cat([image, image, image], dim=-1).to(torch.float64)
-    cum = F.pad(torch.cumsum(triple, dim=-1), (1, 0))  # cum[k] = integral up to border k - W - 0.5
-    centre = torch.arange(width, device=image.device, dtype=torch.float64)[None, :]
-    half = widths[:, None] / 2
+    out = image.clone()
+    for top in range(0, height, chunk):
+        rows = slice(top, min(top + chunk, height))
+        w = widths[rows].to(image.device)
+        if bool((w <= 1.0).all()):
+            continue
+        out[..., rows, :] = _box_rows(image[..., rows, :], w).to(image.dtype)
+    return out
 
-    def integral(t: Tensor) -> Tensor:  # t: (H, W) positions in pixel coordinates
-        s = t + 0.5 + width  # index into cum
-        lo = s.floor().clamp(0, 3 * width - 1)
-        frac = (s - lo).to(torch.float64)
-        lo_i = lo.long().expand(b, c, height, width)
-        a = torch.gather(cum, -1, lo_i)
-        bnext = torch.gather(cum, -1, lo_i + 1)
-        return a + (bnext - a) * frac
+
+def _box_rows(rows: Tensor, widths: Tensor) -> Tensor:
+    """``row_box_filter`` of a few rows ``(B, C, h, W)``; float64 result."""
+    width = rows.shape[-1]
+    pad = min(width, math.ceil(float(widths.max()) / 2) + 1)
+    wide = F.pad(rows.to(torch.float64), (pad, pad, 0, 0), mode="circular")
+    # The integral of the row at the pixel borders (float64: the differences of long sums stay exact).
+    cum = F.pad(torch.cumsum(wide, dim=-1), (1, 0))  # cum[k]: integral up to border k - pad - 0.5
+    centre = torch.arange(width, device=rows.device, dtype=torch.float64)[None, :]
+    half = widths[:, None] / 2
+    shape = rows.shape
+
+    def integral(t: Tensor) -> Tensor:  # t: (h, W) positions in pixel coordinates
+        s = t + 0.5 + pad
+        lo = s.floor().clamp(0, wide.shape[-1] - 1)
+        frac = s - lo
+        index = lo.long().expand(shape)
+        a = torch.gather(cum, -1, index)
+        return a + (torch.gather(cum, -1, index + 1) - a) * frac
 
     out = (integral(centre + half) - integral(centre - half)) / widths[:, None]
-    return torch.where((widths <= 1.0)[:, None], image.to(torch.float64), out).to(image.dtype)
+    return torch.where((widths <= 1.0)[:, None], rows.to(torch.float64), out)
