@@ -9,7 +9,7 @@ from dreamvideo.cli import main
 from dreamvideo.metrics import seam_ratio
 from dreamvideo.panorama.projection import equirect_aspect_problem
 
-from .conftest import panorama
+from .fields import panorama
 
 FAST = ["--steps", "2", "--device", "cpu"]
 

@@ -14,7 +14,7 @@ from dreamvideo.cli import main
 from dreamvideo.errors import ConfigError
 from dreamvideo.metrics import pole_streak_score, pole_views, seam_ratio
 
-from .conftest import panorama, sphere_field
+from .fields import panorama, sphere_field
 
 
 def test_seam_ratio_is_about_one_for_a_seamless_panorama_and_large_for_a_seamed_one():

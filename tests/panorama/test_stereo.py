@@ -13,7 +13,7 @@ from dreamvideo.panorama.projection import EquirectViews
 from dreamvideo.panorama.stereo import disparity, dream_stereo, dream_stereo_frame, join_eyes, split_eyes
 from dreamvideo.temporal.warp import warp
 
-from .conftest import panorama
+from .fields import panorama
 
 
 def _stereo_pair():

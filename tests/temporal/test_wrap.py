@@ -9,7 +9,7 @@ from dreamvideo.temporal.flow import FlowWorkers, compute_flow, flow_pair
 from dreamvideo.temporal.occlusion import blend_mask, consistency_mask, soften_mask
 from dreamvideo.temporal.warp import warp, warp_array
 
-from ..panorama.conftest import panorama
+from ..panorama.fields import panorama
 
 SHIFT = 6  # the camera turns: the panorama rolls this many pixels to the right
 

@@ -1,4 +1,4 @@
-"""Real equirect panoramas at test sizes, and fields on the sphere for the metrics."""
+"""Real equirect panoramas at test sizes, and fields on the sphere for the metrics (test helpers)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 PANORAMAS = ("lab", "workshop", "apartment", "studio")
@@ -43,12 +42,6 @@ def sphere_field(height: int, width: int, kind: str, *, seed: int = 0) -> np.nda
         k *= 40 / np.linalg.norm(k)
         field += np.cos(dirs @ k + rng.uniform(0, 2 * np.pi))
     return field / np.sqrt(100)
-
-
-@pytest.fixture(scope="session")
-def pano128() -> np.ndarray:
-    """The lab panorama at 256×128."""
-    return panorama("lab", 256)
 
 
 def _view_noise(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
