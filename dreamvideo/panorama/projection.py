@@ -92,8 +92,8 @@ class EquirectViews(_Equirect):
 
     Args:
         fov: each view's field of view in degrees (square views).
-        forwards: the rig, as rotations (float64 3×3, see ``geometry``); default the six
-            cube directions.
+        rotations: the rig, one rotation per view (float64 3×3, see ``geometry``); default
+            the six cube directions.
         feather: the width, as a fraction of the view's half-width, over which a view's
             blending weight rises from 0 at its edge to 1 (smoothstep). 0: hard weights,
             each pixel taken from the views it falls in (for 90° cube faces, one face).
@@ -167,18 +167,13 @@ class EquirectViews(_Equirect):
         source = row_box_filter(x, 1.0 / torch.cos(lat).clamp(min=1e-6))
         n = self.view_size(ow)
         rays = view_rays(n, self.fov, device=x.device, dtype=torch.float64)
-        coords_u, coords_v = [], []
-        for r in rig:
+        views = []
+        for r in rig:  # one view at a time: never a copy of the frame per view
             u, v = directions_to_equirect(rays @ r.to(x.device).T, oh, ow)
-            coords_u.append(u)
-            coords_v.append(v)
-        u = torch.stack(coords_u).to(x.dtype)  # (V, n, n)
-        v = torch.stack(coords_v).to(x.dtype)
-        count = len(rig)
-        views = sample_equirect(
-            source.repeat_interleave(count, dim=0), u.repeat(batch, 1, 1), v.repeat(batch, 1, 1)
-        )
-        return views
+            grid_u = u.to(x.dtype)[None].expand(batch, n, n)
+            grid_v = v.to(x.dtype)[None].expand(batch, n, n)
+            views.append(sample_equirect(source, grid_u, grid_v))
+        return torch.stack(views, dim=1).reshape(batch * len(rig), x.shape[1], n, n)
 
     def blur(self, x: Tensor, sigma: float) -> Tensor:
         """A blur of about ``sigma`` equatorial pixels in every direction on the sphere.
