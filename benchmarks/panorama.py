@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from dreamvideo.config import DreamSettings
-from dreamvideo.dream import Dreamer, image_to_tensor, objective_from_settings, tensor_to_image
+from dreamvideo.dream import Dreamer, image_to_tensor, objective_from_settings, tensor_to_image, tile_grid
 from dreamvideo.io import read_image
 from dreamvideo.metrics import pole_streak_score, seam_ratio
 from dreamvideo.models import load_model
@@ -89,13 +89,17 @@ def one_size(width: int, height: int, steps: int) -> dict:
         dreamer.dream(x)
     seconds = time.perf_counter() - start
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"size": f"{width}x{height}", "stereo": stereo, "seconds": seconds, "peak_mib": peak_mib}
+    # The work, independent of how busy the machine is: pixels through the network per step.
+    n = dreamer.projection.view_size(width)
+    side = n if n <= settings.tile else len(tile_grid(n, settings.tile, settings.tile // 4)) * settings.tile
+    net_mp = len(dreamer.projection.rotations) * side * side / 1e6 * (2 if stereo else 1)
+    return {"size": f"{width}x{height}", "stereo": stereo, "seconds": seconds, "peak_mib": peak_mib, "net_mp": net_mp}
 
 
 def sizes_table(sizes: str, steps: int) -> list[dict]:
     """Each size in a fresh process (so peak memory is its own); prints the table."""
     rows = []
-    print(f"{'size':<12}{'layout':<12}{'s':>8}{'s/MP':>8}{'peak MiB':>10}")
+    print(f"{'size':<12}{'layout':<12}{'s':>8}{'s/MP':>8}{'peak MiB':>10}{'net MP/step':>13}")
     for text in sizes.split(","):
         cmd = [sys.executable, __file__, "--one-size", text, "--scale-steps", str(steps)]
         done = subprocess.run(cmd, capture_output=True, text=True, check=True)
@@ -104,7 +108,11 @@ def sizes_table(sizes: str, steps: int) -> list[dict]:
         row["s_per_mp"] = row["seconds"] / (width * height / 1e6)
         rows.append(row)
         layout = "top-bottom" if row["stereo"] else "mono"
-        print(f"{row['size']:<12}{layout:<12}{row['seconds']:8.1f}{row['s_per_mp']:8.2f}{row['peak_mib']:10.0f}", flush=True)
+        print(
+            f"{row['size']:<12}{layout:<12}{row['seconds']:8.1f}{row['s_per_mp']:8.2f}{row['peak_mib']:10.0f}"
+            f"{row['net_mp']:13.1f}",
+            flush=True,
+        )
     return rows
 
 
