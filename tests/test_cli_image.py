@@ -23,7 +23,7 @@ from dreamvideo.models import list_models
 
 from .conftest import photo
 
-FAST = ["--octaves", "2", "--steps", "2"]
+FAST = ["--octaves", "2", "--steps", "3"]
 SIZE = (128, 96)  # (w, h)
 
 MAGIC = {

@@ -74,13 +74,15 @@ def octave_sizes(
     base_width: int | None = None,
     min_side: int = 32,
 ) -> list[tuple[int, int]]:
-    """Pyramid sizes ``(h, w)``, smallest first, ending at the full size.
+    """Pyramid sizes ``(h, w)``, smallest first, ending at the full size (or the base size, see below).
 
     Anchored to the picture (``base_width`` given): the smallest octave is
     ``base_width`` wide whatever the frame size and each octave is ``scale`` times
     the one below, up to the frame (an octave within half a step of the frame is
-    left out: the frame itself takes its place). A frame no wider than the base
-    is one octave. ``octaves`` then keeps only that many of the finest.
+    left out: the frame itself takes its place). A frame narrower than the base
+    is dreamed at the base width only (its detail is then resized to the frame),
+    so a small preview shows the large structures of a full-size dream.
+    ``octaves`` then keeps only that many of the finest.
 
     Anchored to the pixels (``base_width`` None, the classic pyramid):
     ``octaves`` levels (default 4), each ``scale`` times smaller than the one above.
@@ -98,6 +100,8 @@ def octave_sizes(
         if widths and width / widths[-1] < 1 + (scale - 1) / 2:
             widths.pop()  # within half a step of the frame: the frame takes its place
         factors = [1.0] + [width / w for w in reversed(widths)]
+        if width < base_width / (1 + (scale - 1) / 2):
+            factors = [width / base_width]  # a small frame is dreamed at the base width, then made small
         if octaves is not None:
             factors = factors[:octaves]
     sizes = []
@@ -207,7 +211,7 @@ class Dreamer:
             for _ in range(steps):
                 x = self.step(x, rng, width=width)
             detail = x - base
-        return (image + detail).clamp(0, 1)
+        return (image + self.projection.resize(detail, (height, width))).clamp(0, 1)
 
     def step(self, x: Tensor, rng: np.random.Generator, *, width: int | None = None) -> Tensor:
         """One ascent step on ``x`` ``(B, 3, h, w)``: jitter, gradient, normalise per item, move, clamp.

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from ..config import parse_channels, parse_layers
 from ..errors import ConfigError
+from ..models.registry import imagenet_class
 
 __all__ = [
     "Objective",
@@ -158,7 +159,7 @@ def objective_from_settings(settings, model, *, guide_image: Tensor | None = Non
         ModelError: an unknown layer (from ``model.check_layers``).
     """
     if settings.logit is not None:
-        return class_logit(settings.logit)
+        return class_logit(imagenet_class(settings.logit))
     layers = parse_layers(settings.layers) if settings.layers else ((model.default_layer, 1.0),)
     model.check_layers([name for name, _ in layers])
     channels = parse_channels(settings.channels) if settings.channels else None

@@ -2,12 +2,13 @@
 
 from dreamvideo.io._util import check_input_file, check_output_path, is_stream
 from dreamvideo.io.decode import Frame, VideoInfo, VideoReader, open_video
-from dreamvideo.io.encode import CODECS, Codec, VideoWriter, open_writer
+from dreamvideo.io.encode import CODECS, CONTAINERS, Codec, VideoWriter, check_video_output, open_writer
 from dreamvideo.io.images import IMAGE_FORMATS, StillImage, read_image, write_image
 from dreamvideo.io.probe import format_probe, probe
 
 __all__ = [
     "CODECS",
+    "CONTAINERS",
     "Codec",
     "Frame",
     "IMAGE_FORMATS",
@@ -17,6 +18,7 @@ __all__ = [
     "VideoWriter",
     "check_input_file",
     "check_output_path",
+    "check_video_output",
     "format_probe",
     "is_stream",
     "open_video",

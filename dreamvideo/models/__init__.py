@@ -5,7 +5,7 @@
 """
 
 from .dream_model import DreamModel, load_model
-from .registry import DEFAULT_MODEL, ModelSpec, get_spec, layer_names, list_models, weights_status
+from .registry import DEFAULT_MODEL, ModelSpec, get_spec, imagenet_class, layer_names, list_models, weights_status
 from .weights import WeightsSource, WeightsStatus
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "WeightsSource",
     "WeightsStatus",
     "get_spec",
+    "imagenet_class",
     "layer_names",
     "list_models",
     "load_model",

@@ -44,7 +44,7 @@ from .geometry import (
     view_rays,
 )
 
-__all__ = ["EquirectFlat", "EquirectViews", "equirect_aspect_problem", "projection_for"]
+__all__ = ["EquirectFlat", "EquirectViews", "projection_for"]
 
 
 class _Equirect(Projection):
@@ -253,23 +253,3 @@ def projection_for(settings: DreamSettings, *, projection: str | None = None) ->
         return EquirectViews.cubemap()
     return EquirectViews()
 
-
-def equirect_aspect_problem(width: int, height: int, stereo: str | None = None) -> str | None:
-    """Why a ``width`` × ``height`` frame is not an equirect panorama, or None if it looks like one.
-
-    An equirect eye is twice as wide as it is high: a mono or left-right stereo frame 2:1
-    (left-right: 4:1), a top-bottom stereo frame 1:1.
-    """
-    eye_w, eye_h = width, height
-    if stereo == "top-bottom":
-        eye_h = height / 2
-    elif stereo == "left-right":
-        eye_w = width / 2
-    if abs(eye_w - 2 * eye_h) <= 1:
-        return None
-    want = {"top-bottom": "1:1", "left-right": "4:1"}.get(stereo or "", "2:1")
-    layout = f" {stereo} stereo" if stereo in ("top-bottom", "left-right") else ""
-    return (
-        f"{width}x{height} is not the {want} of an equirect{layout} panorama "
-        f"(aspect {width / height:.3g}:1); it is dreamed as one all the same"
-    )

@@ -7,7 +7,6 @@ import numpy as np
 
 from dreamvideo.cli import main
 from dreamvideo.metrics import seam_ratio
-from dreamvideo.panorama.projection import equirect_aspect_problem
 
 from .fields import panorama
 
@@ -48,19 +47,3 @@ def test_image_command_dreams_top_bottom_stereo(tmp_path, capsys):
     agree = np.corrcoef(carried.ravel(), detail_right.ravel())[0, 1]
     assert agree > 0.6
     assert "warning" not in capsys.readouterr().err
-
-
-def test_equirect_on_the_wrong_aspect_warns(tmp_path, capsys):
-    source, output = tmp_path / "wide.png", tmp_path / "dreamed.png"
-    _write(source, panorama("lab", 256)[:, :192])
-    assert main(["image", str(source), str(output), "--projection", "equirect", "--steps", "1", "--device", "cpu"]) == 0
-    err = capsys.readouterr().err
-    assert "warning:" in err and "192x128" in err and "2:1" in err
-
-
-def test_aspect_problems():
-    assert equirect_aspect_problem(512, 256) is None
-    assert equirect_aspect_problem(4096, 4096, "top-bottom") is None
-    assert equirect_aspect_problem(1024, 256, "left-right") is None
-    assert "1:1" in equirect_aspect_problem(4096, 2048, "top-bottom")
-    assert "1.5:1" in equirect_aspect_problem(300, 200)
