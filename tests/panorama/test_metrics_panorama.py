@@ -95,3 +95,21 @@ def test_metrics_command_reports_panorama_figures(tmp_path, capsys):
     assert "seam ratio" in text and "pole streaks" in text
     assert main(["metrics", str(source), str(dreamed), "--json", "--projection", "flat"]) == 0
     assert "panorama" not in json.loads(capsys.readouterr().out)
+
+
+def test_metrics_follow_spherical_metadata_and_measure_the_left_eye(tmp_path):
+    """A top-bottom stereo still with GPano XMP: equirect figures of the left (top) eye."""
+    from dreamvideo.io import write_image
+    from dreamvideo.metrics import compare_files
+    from dreamvideo.panorama.metadata import SphericalInfo
+
+    left = panorama("lab", 256)
+    streaks = np.clip(left + 30 * sphere_field(128, 256, "meridians")[..., None], 0, 255).astype(np.uint8)
+    rings = np.clip(left + 30 * sphere_field(128, 256, "parallels")[..., None], 0, 255).astype(np.uint8)
+    stereo = SphericalInfo(stereo="top-bottom")
+    write_image(tmp_path / "source.png", np.concatenate([left, left]), spherical=stereo)
+    write_image(tmp_path / "dreamed.png", np.concatenate([streaks, rings]), spherical=stereo)
+    report = compare_files(tmp_path / "source.png", tmp_path / "dreamed.png", processes=0)
+    assert report.panorama is not None  # 1:1, but the metadata says equirect
+    assert report.panorama["pole_streak_zenith"] > 0.8  # the top eye's streaks, not the bottom eye's rings
+    assert report.panorama["seam_ratio"] < 1.3
