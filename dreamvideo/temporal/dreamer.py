@@ -94,11 +94,12 @@ class TemporalDreamer:
         init, steps, cut = source, self.dreamer.settings.steps, False
         if flows is not None and state.prev_detail is not None and self.video.blend > 0:
             flow_cur_to_prev, flow_prev_to_cur = flows
-            visible = consistency_mask(flow_cur_to_prev, flow_prev_to_cur)
+            wrap_x = self.dreamer.projection.wraps_x  # a 360° frame's seam: its edges are neighbours
+            visible = consistency_mask(flow_cur_to_prev, flow_prev_to_cur, wrap_x=wrap_x)
             cut = is_scene_cut(state.prev_source, frame.image, flow_cur_to_prev, visible)
             if not cut:
-                carried = warp(state.prev_detail, flow_cur_to_prev)
-                keep = torch.from_numpy(soften_mask(visible)).to(device)[None, None]
+                carried = warp(state.prev_detail, flow_cur_to_prev, wrap_x=wrap_x)
+                keep = torch.from_numpy(soften_mask(visible, wrap_x=wrap_x)).to(device)[None, None]
                 init = (source + self.video.blend * keep * carried).clamp(0, 1)
                 steps = self.video.refine_steps
         dreamed = self.dreamer.dream(init, steps=steps, frame_index=frame.index)
