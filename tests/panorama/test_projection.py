@@ -12,7 +12,7 @@ from dreamvideo.metrics import pole_streak_score, seam_ratio
 from dreamvideo.panorama.geometry import cube_rotations, random_rotation, row_box_filter
 from dreamvideo.panorama.projection import EquirectFlat, EquirectViews, projection_for
 
-from .fields import panorama, sphere_field
+from .fields import panorama
 
 
 @pytest.mark.parametrize(
