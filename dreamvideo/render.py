@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,9 +38,10 @@ import numpy as np
 
 from .config import DreamSettings, FrameRange, VideoSettings
 from .errors import ConfigError, MediaError
-from .io import check_input_file, check_output_path, is_stream, open_video, open_writer
+from .io import check_input_file, check_output_path, check_video_output, is_stream, open_video, open_writer
 from .io.atomic import write_atomically
 from .io.sequence import frame_indices, frame_path, is_complete, read_frame
+from .panorama.metadata import Layout, check_aspect, resolve_layout
 
 __all__ = [
     "DEFAULT_PREROLL",
@@ -96,8 +98,8 @@ def render_frames(
     """Render ``frames`` of ``source`` into ``folder`` as ``frame_%06d.png``, resuming a partial render.
 
     ``frames``: a range or non-overlapping ranges (``video.frames`` is ignored). ``force`` renders into a
-    folder made from another source or with other settings: the sidecar and the
-    frames of this range are replaced.
+    folder made from another source or with other settings (or with frames and no sidecar):
+    its frames and pre-rolls are removed first and the sidecar replaced.
 
     Raises:
         ConfigError: bad pre-roll or bit depth; the folder holds another render (without ``force``).
@@ -180,7 +182,10 @@ def prepare_render(
     folder = _check_folder(folder)
 
     with open_video(source, frames=span, size=video.frame_size, width=video.width) as reader:
-        sidecar = _sidecar(source, reader, dream, video, bit_depth)
+        # 360°: as in `dream`, `auto` follows the input's metadata; assemble writes the layout's.
+        layout = resolve_layout(dream, reader.info.spherical, name=source)
+        check_aspect(reader.output_size, layout, strict=dream.strict, name=source)
+        sidecar = _sidecar(source, reader, dream, video, bit_depth, layout)
     folder.mkdir(exist_ok=True)
     existing = read_sidecar(folder, missing_ok=True)
     replace = False
@@ -199,10 +204,21 @@ def prepare_render(
         replace = bool(differences)
     elif force:
         replace = True
+    if replace:
+        _clear(folder)  # the old render's frames must not be assembled with the new ones
     if existing != sidecar:
         write_atomically(folder / SIDECAR, json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
 
     return folder, wanted, replace
+
+
+def _clear(folder: Path) -> None:
+    """Remove the frames and pre-rolls of an earlier render (``--force``)."""
+    for index in frame_indices(folder):
+        frame_path(folder, index).unlink(missing_ok=True)
+    for entry in os.scandir(folder):
+        if _LEAD_NAME.fullmatch(entry.name) and entry.is_dir():
+            shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _check_folder(folder: str | os.PathLike) -> Path:
@@ -239,7 +255,7 @@ def _fingerprint(path: str) -> dict:
     return {"bytes": p.stat().st_size, "sha256_head": head}
 
 
-def _sidecar(source: str, reader, dream: DreamSettings, video: VideoSettings, bit_depth: int) -> dict:
+def _sidecar(source: str, reader, dream: DreamSettings, video: VideoSettings, bit_depth: int, layout: Layout) -> dict:
     info = reader.info
     return {
         "dreamvideo_render": SIDECAR_VERSION,
@@ -262,7 +278,8 @@ def _sidecar(source: str, reader, dream: DreamSettings, video: VideoSettings, bi
             "dream": {k: v for k, v in dataclasses.asdict(dream).items() if k not in _DREAM_NOT_COMPARED},
             "video": {k: getattr(video, k) for k in _VIDEO_COMPARED},
         },
-        "encode": {"codec": video.codec, "crf": video.crf},
+        "layout": {"projection": layout.projection, "stereo": layout.stereo},
+        "encode": {"codec": video.codec, "crf": video.crf, "audio": video.audio},
     }
 
 
@@ -274,7 +291,7 @@ def _differences(old: dict, new: dict) -> list[str]:
     for key, value in new["source"].items():
         if key != "path" and old["source"].get(key) != value:
             out.append(f"source {key}")
-    for key in ("frame_size", "bit_depth"):
+    for key in ("frame_size", "bit_depth", "layout"):
         if old.get(key) != new[key]:
             out.append(key.replace("_", " "))
     for table in ("dream", "video"):
@@ -338,7 +355,8 @@ def assemble(
     """Encode the frames of ``folder`` into ``output`` at the source's rate and timestamps, with its audio.
 
     ``frames``: the span to assemble (default: from the first to the last frame file
-    present). The audio is cut to the span; the source's metadata is restored.
+    present). The audio (the source's, or the render's ``--audio``) is cut to the span;
+    the source's metadata and the render's 360° layout are written.
     Returns the number of frames encoded.
 
     Raises:
@@ -376,13 +394,26 @@ def assemble(
     encode = sidecar.get("encode", {})
     codec = codec or encode.get("codec") or "h264"
     crf = crf if crf is not None else encode.get("crf")
+    check_video_output(output, codec, crf)
+    # --audio: a soundtrack on its own clock, cut from the time since the input's frame 0.
+    soundtrack = encode.get("audio")
+    if soundtrack is not None:
+        check_input_file(soundtrack)
+
+    def audio_time(frame, index: int) -> float:
+        if soundtrack is None and frame.time is not None:
+            return frame.time
+        return index / float(rate)
+
+    layout = sidecar.get("layout")
+    spherical = Layout(layout["projection"], layout["stereo"]).spherical if layout else None
     writer = None
     try:
         for frame, image in assembled_frames(folder, frames):
             if writer is None:
                 first = frame
                 height, width = image.shape[:2]
-                start_time = first.time if first.time is not None else frames.start / float(rate)
+                start_time = audio_time(first, frames.start)
                 writer = open_writer(
                     output,
                     width=width,
@@ -391,9 +422,10 @@ def assemble(
                     time_base=time_base,
                     codec=codec,
                     crf=crf,
-                    audio_from=source,
+                    audio_from=soundtrack or source,
                     audio_span=(start_time, None),
                     metadata=src.get("metadata") or {},
+                    spherical=spherical,
                 )
             if image.shape[:2] != (height, width):
                 raise MediaError(
@@ -403,7 +435,7 @@ def assemble(
             pts = None if frame.pts is None or first.pts is None else frame.pts - first.pts
             writer.write(image, pts)
             last = frame
-        end_time = last.time if last.time is not None else frames.end / float(rate)
+        end_time = audio_time(last, frames.end)
         writer.set_audio_span(start_time, end_time + 1 / float(rate))
         writer.close()
     except BaseException:

@@ -230,13 +230,15 @@ def test_bad_render_is_one_error_line_and_touches_nothing(capsys, tmp_path, clip
 
 def test_force_replaces_a_render_of_other_settings(capsys, tmp_path, clip):
     out = tmp_path / "frames"
-    assert cli(capsys, "render", clip, "--frames", "0-2", "--out", out, *FAST)[0] == 0
+    assert cli(capsys, "render", clip, "--frames", "0-4", "--out", out, *FAST)[0] == 0
     old = read_frame(out, 1).image
     code, stdout, err = cli(capsys, "render", clip, "--frames", "0-2", "--out", out, "--octaves", "1",
                             "--steps", "3", "--quiet", "--force")
     assert code == 0 and "rendered 3 frames" in stdout, err
     assert json.loads((out / SIDECAR).read_text())["settings"]["dream"]["steps"] == 3
     assert not np.array_equal(old, read_frame(out, 1).image)
+    # frames of the old render outside the range are gone: they cannot be assembled with the new ones
+    assert sorted(p.name for p in out.glob("frame_*")) == [f"frame_00000{i}.png" for i in range(3)]
 
 
 # ---------------------------------------------------------------------------
@@ -281,3 +283,16 @@ def test_chunk_join_is_no_worse_than_a_sequential_run(tmp_path, pan):
     assert join <= 1.1 * errors_sequential[11]
     # the fade never makes a frame in the window jumpier than the sequential run's worst
     assert max(errors_chunked[3:12]) <= 1.1 * max(errors_sequential)
+
+
+def test_assemble_writes_the_360_layout_of_the_render(capsys, tmp_path, media):
+    pano = make_clip(media / "pano.mp4", frames=6, width=128, height=64)
+    out = tmp_path / "frames"
+    code, _, err = cli(capsys, "render", pano, "--frames", "0-3", "--out", out, "--projection", "equirect", *FAST)
+    assert code == 0, err
+    assert json.loads((out / SIDECAR).read_text())["layout"] == {"projection": "equirect", "stereo": "none"}
+    film = tmp_path / "film.mp4"
+    assert cli(capsys, "assemble", out, film)[0] == 0
+    with open_video(str(film)) as reader:
+        spherical = reader.info.spherical
+    assert spherical is not None and spherical.projection == "equirectangular" and spherical.stereo == "none"

@@ -107,7 +107,7 @@ def _add_render_options(p: argparse.ArgumentParser, *, out: bool = True) -> None
     g = p.add_argument_group("render options")
     if out:
         g.add_argument("--out", required=True, metavar="DIR", help="folder for frame_%%06d.png and render.json")
-        g.add_argument("--force", action="store_true", help="render into a DIR made from another source or settings")
+        g.add_argument("--force", action="store_true", help="render into a DIR made from another source or settings (its frames are removed first)")
     g.add_argument("--preroll", type=int, metavar="K", help="frames dreamed before each range, not written (8)")
     g.add_argument("--bit-depth", type=int, choices=(8, 16), metavar="8|16", help="PNG bits per sample (8)")
 

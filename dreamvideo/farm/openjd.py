@@ -22,11 +22,11 @@ from pathlib import Path
 
 from ..errors import ConfigError, MediaError
 from ..io.atomic import write_atomically
-from .plan import parse_frame_ranges, plan_chunks
+from .plan import parse_frame_ranges, plan_chunks, render_argv
 
 __all__ = ["build_template", "write_bundle", "to_yaml"]
 
-_PATH_OPTIONS = {"guide", "weights"}
+_PATH_OPTIONS = {"guide", "weights", "audio"}
 _NOT_PARAMETERS = {"frames", "json_report", "quiet"}
 _TYPES = {int: "INT", float: "FLOAT", str: "STRING"}
 
@@ -79,7 +79,10 @@ def build_template(
     ]
     option_args: list[str] = []
     for option, value in options.items():
-        if option in _NOT_PARAMETERS or value is None or isinstance(value, bool):
+        if option in _NOT_PARAMETERS or value is None or value is False:
+            continue
+        if value is True:  # a flag (--strict, --vr-names): passed as given, not a parameter
+            option_args.append(f"--{option.replace('_', '-')}")
             continue
         name = parameter_name(option)
         param: dict = {"name": name, "description": f"--{option.replace('_', '-')}"}
@@ -91,11 +94,10 @@ def build_template(
         params.append(param)
         option_args += [f"--{option.replace('_', '-')}", f"{{{{Param.{name}}}}}"]
 
-    render = [
-        "-m", "dreamvideo", "render", "{{Param.Input}}", "--frames", "{{Task.Param.Frame}}",
-        "--out", "{{Param.FramesDir}}", "--preroll", "{{Param.Preroll}}", "--bit-depth", "{{Param.BitDepth}}",
-        *option_args,
-    ]
+    render = ["-m", "dreamvideo", *render_argv(
+        "{{Param.Input}}", "{{Param.FramesDir}}", "{{Task.Param.Frame}}",
+        preroll="{{Param.Preroll}}", bit_depth="{{Param.BitDepth}}", options=option_args,
+    )]
     encode = [a for o in ("codec", "crf") if o in options for a in (f"--{o}", f"{{{{Param.{parameter_name(o)}}}}}")]
     assemble = [
         "-m", "dreamvideo", "assemble", "{{Param.FramesDir}}", "{{Param.Output}}",

@@ -24,7 +24,6 @@ __all__ = [
     "ChunkProgress",
     "chunk_progress",
     "format_progress",
-    "option_args",
     "parse_frame_ranges",
     "plan_chunks",
     "render_argv",
@@ -81,28 +80,10 @@ def plan_chunks(ranges: list[FrameRange] | FrameRange, chunk: int, *, preroll: i
     return chunks
 
 
-# Options that are not passed on to each chunk's render (the runner sets or owns them).
-_NOT_FORWARDED = {"frames", "json_report", "quiet"}
-
-
-def option_args(options: dict[str, object]) -> list[str]:
-    """Command-line arguments for the given dream/video options (``{"octave_scale": 1.3}`` → ``--octave-scale 1.3``).
-
-    None values are left out; True flags are given bare.
-    """
-    args: list[str] = []
-    for name, value in options.items():
-        if value is None or value is False or name in _NOT_FORWARDED:
-            continue
-        flag = "--" + name.replace("_", "-")
-        args += [flag] if value is True else [flag, str(value)]
-    return args
-
-
 def render_argv(
-    source: str, folder: str, frames: str, *, preroll: int, bit_depth: int, options: list[str]
+    source: str, folder: str, frames: str, *, preroll: int | str, bit_depth: int | str, options: list[str]
 ) -> list[str]:
-    """The arguments after ``dreamvideo`` that render one chunk (``frames`` may be a placeholder)."""
+    """The arguments after ``dreamvideo`` that render one chunk (any value may be a template placeholder)."""
     return [
         "render", source, "--frames", frames, "--out", folder,
         "--preroll", str(preroll), "--bit-depth", str(bit_depth), *options,

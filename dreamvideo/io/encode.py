@@ -271,7 +271,7 @@ class VideoWriter:
         stream = self._stream
         try:
             inject_spherical(self._tmp.path, self.spherical, width=stream.width, height=stream.height)
-        except (SphericalMetadataError, OSError, struct.error) as e:
+        except (SphericalMetadataError, MediaError, OSError, struct.error) as e:
             warnings.warn(
                 f"spherical metadata could not be added to {Path(self.output).name} ({e}); "
                 "the video is kept without it",

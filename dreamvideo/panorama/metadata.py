@@ -589,20 +589,14 @@ def _rewrite_tail(path: Path, offset: int, moov: bytes) -> None:
 
 
 def _rewrite_copy(path: Path, offset: int, old_size: int, moov: bytes) -> None:
-    """Write the file with a new ``moov`` beside it, then rename it over the original."""
-    tmp = path.with_name(path.name + ".sv3d")
-    try:
-        with open(path, "rb") as src, open(tmp, "xb") as dst:
-            _copy(src, dst, offset)
-            dst.write(moov)
-            src.seek(offset + old_size)
-            shutil.copyfileobj(src, dst, 1 << 20)
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write the file with a new ``moov`` beside it, then rename it over the original (``io.atomic``)."""
+    from ..io.atomic import AtomicFile  # here: io imports this module
+
+    with AtomicFile(path) as tmp, open(path, "rb") as src, open(tmp, "xb") as dst:
+        _copy(src, dst, offset)
+        dst.write(moov)
+        src.seek(offset + old_size)
+        shutil.copyfileobj(src, dst, 1 << 20)
 
 
 def _copy(src, dst, count: int) -> None:
