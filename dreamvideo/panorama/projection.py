@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..config import DreamSettings
+from ..dream import Dreamer, make_dreamer
 from ..dream.projection import FLAT, GradientFn, Projection
 from .geometry import (
     cube_rotations,
@@ -44,7 +45,7 @@ from .geometry import (
     view_rays,
 )
 
-__all__ = ["EquirectFlat", "EquirectViews", "projection_for"]
+__all__ = ["EquirectFlat", "EquirectViews", "dreamer_for", "projection_for"]
 
 
 class _Equirect(Projection):
@@ -253,3 +254,8 @@ def projection_for(settings: DreamSettings, *, projection: str | None = None) ->
         return EquirectViews.cubemap()
     return EquirectViews()
 
+
+def dreamer_for(settings: DreamSettings, layout, *, grey: bool = False) -> Dreamer:
+    """The Dreamer for a run whose frames are ``layout`` (``panorama.metadata.Layout``, resolved):
+    the model and objective of ``settings``, shown the picture through the layout's projection."""
+    return make_dreamer(settings, grey=grey, projection=projection_for(settings, projection=layout.projection))

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..config import VideoSettings
 from ..dream import Dreamer, frame_rng, tensor_to_image
 from ..errors import ConfigError
+from ..temporal.dreamer import TemporalDreamer
 from ..temporal.flow import flow_pair
 from ..temporal.occlusion import blend_mask
 from ..temporal.warp import flow_to_tensor, warp
@@ -27,6 +29,7 @@ from ..temporal.warp import flow_to_tensor, warp
 __all__ = [
     "STEREO_LAYOUTS",
     "StereoFrame",
+    "StereoTemporalDreamer",
     "disparity",
     "dream_stereo",
     "dream_stereo_frame",
@@ -166,3 +169,37 @@ def dream_stereo_frame(
     """:func:`dream_stereo`, returning only the dreamed frame ``(1, 3, H, W)``."""
     return dream_stereo(dreamer, image, layout, frame_index=frame_index, **options).image
 
+
+
+class StereoTemporalDreamer(TemporalDreamer):
+    """A stereo clip's temporal dreamer: each frame's eyes dreamed as one (``dream_stereo``).
+
+    The carried detail, its mask and the cut check work on the whole frame as for a
+    mono clip (the flow of the whole frame is each eye's flow; only right at the
+    line between the eyes can a vector reach into the other eye); each eye then
+    starts from its own carried detail, the left eye is refined and carried to the
+    right along the disparity, which is refined in turn.
+
+    Args:
+        layout: ``top-bottom`` or ``left-right``; the rest as ``TemporalDreamer``.
+    """
+
+    def __init__(self, dreamer: Dreamer, video: VideoSettings, layout: str, **options) -> None:
+        super().__init__(dreamer, video, **options)
+        if layout not in STEREO_LAYOUTS:
+            raise ValueError(f"unknown stereo layout {layout!r}")
+        self.layout = layout
+
+    def dream(self, source: Tensor, carried: Tensor | None, frame_index: int) -> Tensor:
+        flow = self.video.flow if self.video.flow != "none" else "farneback"  # the disparity needs a flow
+        return dream_stereo(
+            self.dreamer,
+            source,
+            self.layout,
+            frame_index=frame_index,
+            steps=None if carried is None else self.video.refine_steps,
+            refine_steps=self.video.refine_steps,
+            carried=None if carried is None else split_eyes(carried, self.layout),
+            flow_method=flow,
+            flow_scale=self.video.flow_scale,
+        ).image

@@ -88,21 +88,38 @@ class TemporalDreamer:
             The dreamed frame, ``(H, W, 3)`` RGB in ``dtype``, and whether a scene cut restarted
             the dream here.
         """
-        device = self.dreamer.device
-        state = self._state
-        source = image_to_tensor(frame.image, device)
-        init, steps, cut = source, self.dreamer.settings.steps, False
-        if flows is not None and state.prev_detail is not None and self.video.blend > 0:
-            flow_cur_to_prev, flow_prev_to_cur = flows
-            wrap_x = self.dreamer.projection.wraps_x  # a 360° frame's seam: its edges are neighbours
-            visible = consistency_mask(flow_cur_to_prev, flow_prev_to_cur, wrap_x=wrap_x)
-            cut = is_scene_cut(state.prev_source, frame.image, flow_cur_to_prev, visible)
-            if not cut:
-                carried = warp(state.prev_detail, flow_cur_to_prev, wrap_x=wrap_x)
-                keep = torch.from_numpy(soften_mask(visible, wrap_x=wrap_x)).to(device)[None, None]
-                init = (source + self.video.blend * keep * carried).clamp(0, 1)
-                steps = self.video.refine_steps
-        dreamed = self.dreamer.dream(init, steps=steps, frame_index=frame.index)
+        source = image_to_tensor(frame.image, self.dreamer.device)
+        carried, cut = self.carried(frame, source, flows)
+        dreamed = self.dream(source, carried, frame.index)
         if self.video.flow != "none":
             self._state = TemporalState(frame.image, dreamed - source, frame.index)
         return tensor_to_image(dreamed, dtype=self.dtype), cut
+
+    def carried(
+        self, frame: Frame, source: torch.Tensor, flows: tuple[np.ndarray, np.ndarray] | None
+    ) -> tuple[torch.Tensor | None, bool]:
+        """The previous dream detail this frame starts from, and whether the frame is a scene cut.
+
+        Returns:
+            ``blend · soft mask · warp(previous detail, flow_cur_to_prev)``, ``(1, 3, H, W)``, or
+            None for a first frame, a cut, or a run without flow.
+        """
+        state = self._state
+        if flows is None or state.prev_detail is None or self.video.blend <= 0:
+            return None, False
+        flow_cur_to_prev, flow_prev_to_cur = flows
+        wrap_x = self.dreamer.projection.wraps_x  # a 360° frame's seam: its edges are neighbours
+        visible = consistency_mask(flow_cur_to_prev, flow_prev_to_cur, wrap_x=wrap_x)
+        if is_scene_cut(state.prev_source, frame.image, flow_cur_to_prev, visible):
+            return None, True
+        warped = warp(state.prev_detail, flow_cur_to_prev, wrap_x=wrap_x)
+        keep = torch.from_numpy(soften_mask(visible, wrap_x=wrap_x)).to(source.device)[None, None]
+        return self.video.blend * keep * warped, False
+
+    def dream(self, source: torch.Tensor, carried: torch.Tensor | None, frame_index: int) -> torch.Tensor:
+        """Dream ``source`` ``(1, 3, H, W)`` from its carried detail: ``--refine-steps`` when something
+        was carried, ``--steps`` for a fresh start. Subclasses dream differently (stereo eyes)."""
+        if carried is None:
+            return self.dreamer.dream(source, frame_index=frame_index)
+        init = (source + carried).clamp(0, 1)
+        return self.dreamer.dream(init, steps=self.video.refine_steps, frame_index=frame_index)
