@@ -21,10 +21,9 @@ from __future__ import annotations
 import math
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 import cv2
@@ -33,12 +32,12 @@ import torch
 
 from .errors import ConfigError
 from .io import open_video, write_image
-from .temporal.flow import FlowWorkers
+from .temporal.flow import METRIC_FARNEBACK_PARAMS, FlowWorkers
 from .temporal.occlusion import consistency_mask
 from .temporal.warp import warp
 
 __all__ = [
-    "METRIC_FLOW_PARAMS",
+    "METRIC_FARNEBACK_PARAMS",
     "MetricsReport",
     "look_correlation",
     "warp_errors",
@@ -47,20 +46,6 @@ __all__ = [
     "compare_files",
     "plot_warp_error",
 ]
-
-# Fixed by DESIGN.md so that figures from different runs and machines compare.
-METRIC_FLOW_PARAMS: Mapping[str, Any] = MappingProxyType(
-    {
-        "pyr_scale": 0.5,
-        "levels": 4,
-        "winsize": 21,
-        "iterations": 3,
-        "poly_n": 5,
-        "poly_sigma": 1.2,
-        "flags": 0,
-    }
-)
-
 
 @dataclass
 class MetricsReport:
@@ -124,7 +109,7 @@ def compare(
     strengths: list[float] = []
     per_frame: list[dict[str, float]] = []
     with FlowWorkers(
-        method="farneback", scale=1.0, params=METRIC_FLOW_PARAMS, processes=processes
+        method="farneback", scale=1.0, params=METRIC_FARNEBACK_PARAMS, processes=processes
     ) as workers:
         # A bounded window of flow futures keeps the workers busy and memory flat.
         window = 2 * max(1, workers.processes)

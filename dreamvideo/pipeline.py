@@ -35,10 +35,8 @@ from .dream import Dreamer, image_to_tensor, tensor_to_image
 from .errors import MediaError
 from .io import Frame, check_input_file, check_output_path, check_video_output, is_stream, open_video, open_writer
 from .still import make_dreamer
-from .temporal.cuts import is_scene_cut
+from .temporal.carry import cap_strength, carried_start, carry_weights, detail_strength, refine
 from .temporal.flow import FlowWorkers
-from .temporal.occlusion import consistency_mask, soften_mask
-from .temporal.warp import warp
 
 __all__ = ["RunReport", "TemporalDreamer", "dream_video"]
 
@@ -88,6 +86,7 @@ class TemporalDreamer:
         self.video = video
         self._prev_source: np.ndarray | None = None
         self._prev_detail: torch.Tensor | None = None
+        self._shot_strength = 0.0  # the detail strength of the shot's first, fully dreamed frame
 
     def __call__(self, frame: Frame, flows: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, bool]:
         """Dream one frame.
@@ -100,19 +99,18 @@ class TemporalDreamer:
         Returns:
             The dreamed frame, uint8 ``(H, W, 3)`` RGB, and whether a scene cut restarted the dream here.
         """
-        device = self.dreamer.device
-        source = image_to_tensor(frame.image, device)
-        init, steps, cut = source, self.dreamer.settings.steps, False
+        source = image_to_tensor(frame.image, self.dreamer.device)
+        dreamed, cut = None, False
         if flows is not None and self._prev_detail is not None and self.video.blend > 0:
-            flow_cur_to_prev, flow_prev_to_cur = flows
-            visible = consistency_mask(flow_cur_to_prev, flow_prev_to_cur)
-            cut = is_scene_cut(self._prev_source, frame.image, flow_cur_to_prev, visible)
+            keep, cut = carry_weights(self._prev_source, frame.image, *flows)
             if not cut:
-                carried = warp(self._prev_detail, flow_cur_to_prev)
-                keep = torch.from_numpy(soften_mask(visible)).to(device)[None, None]
-                init = (source + self.video.blend * keep * carried).clamp(0, 1)
-                steps = self.video.refine_steps
-        dreamed = self.dreamer.dream(init, steps=steps, frame_index=frame.index)
+                keep = torch.from_numpy(keep).to(source.device)[None, None]
+                start = carried_start(source, self._prev_detail, flows[0], keep, self.video.blend)
+                dreamed = refine(self.dreamer, start, keep, refine_steps=self.video.refine_steps, frame_index=frame.index)
+                dreamed = cap_strength(dreamed, source, self._shot_strength)
+        if dreamed is None:
+            dreamed = self.dreamer.dream(source, frame_index=frame.index)
+            self._shot_strength = detail_strength(dreamed, source)
         if self.video.flow != "none":
             self._prev_detail = dreamed - source
             self._prev_source = frame.image

@@ -36,10 +36,12 @@ def flow_to_tensor(flow: np.ndarray, device: torch.device | str | None = None) -
     return tensor.permute(2, 0, 1).unsqueeze(0).to(device)
 
 
-def warp(image: torch.Tensor, flow_cur_to_prev: torch.Tensor | np.ndarray) -> torch.Tensor:
+def warp(
+    image: torch.Tensor, flow_cur_to_prev: torch.Tensor | np.ndarray, *, mode: str = "bilinear"
+) -> torch.Tensor:
     """Resample the previous image onto the current frame's grid.
 
-    Bilinear, border padding, ``grid_sample`` with ``align_corners=True`` on
+    Bilinear (or ``mode="bicubic"``), border padding, ``grid_sample`` with ``align_corners=True`` on
     pixel-centre coordinates. Grid and sampling run in float32 whatever the
     image dtype (a bfloat16 grid is off by pixels at video widths); the result
     is cast back.
@@ -49,6 +51,8 @@ def warp(image: torch.Tensor, flow_cur_to_prev: torch.Tensor | np.ndarray) -> to
         flow_cur_to_prev: ``(B, 2, H, W)`` or ``(1, 2, H, W)`` tensor, or host
             ``(H, W, 2)`` array, in pixels: where each current pixel comes from
             in the previous frame.
+        mode: ``bilinear`` (the metrics' warp) or ``bicubic``, which blurs less: detail
+            carried frame after frame along sub-pixel flow keeps its sharpness.
 
     Returns:
         ``(B, C, H, W)`` on the image's device and dtype: ``image`` sampled at
@@ -79,7 +83,7 @@ def warp(image: torch.Tensor, flow_cur_to_prev: torch.Tensor | np.ndarray) -> to
         image.float(),
         coords[..., 0],
         coords[..., 1],
-        mode="bilinear",
+        mode=mode,
         padding_mode="border",
         align_corners=True,
     )
