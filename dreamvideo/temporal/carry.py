@@ -9,16 +9,26 @@ disocclusions, things entering the frame) get the first frame's full budget,
 so the dream is as strong there as anywhere. :func:`cap_strength` holds the
 dream at the strength of its shot's first frame.
 
-Why these choices (``benchmarks/coherence.py`` and the figures in DESIGN.md): with
-the old scheme (10 % of the detail dropped each frame, two full refine steps,
-bilinear warp) a *still* frame re-dreamed 32 times changes by 7.2 grey levels a
-frame (0.34x the independent dreams' warp error): the decayed detail is
-restored by new steps, which never land where the old ones did. Carrying all of
-the detail (blend 1) with one half-size refine step and a bicubic warp (the
-bilinear one blurs the detail at every sub-pixel shift) cuts that to 2.5
-(0.12x); a cap at the shot's first-frame strength stops the otherwise
-unbounded growth (1.58x the strength after 32 still frames). Jitter is not the
-source: without it the warp error moved by 2 %.
+Why these choices (in-process on the sample clip's first shot, and on its first
+frame repeated 32 times; ``benchmarks/coherence.py`` gives the encoded figures):
+with the old scheme (10 % of the detail dropped each frame, two full refine
+steps, bilinear warp) a *still* frame's dream changes by 7.2 grey levels a frame
+(0.34x the independent dreams' warp error): the dropped detail is restored by
+new steps, which never land where the old ones did. Jitter is not the cause
+(without it the pan's warp error moved by 2 %). Carrying all the detail (blend
+1) with one refine step at a quarter of the step size, along a bicubic warp
+(the bilinear one blurs the detail at every sub-pixel shift, so it must be
+re-dreamed), gives 1.3 (0.06x) at the same strength; on the pan, 0.42x at
+0.87x strength becomes 0.32x at 1.0x (unencoded). Carrying everything would
+grow without bound (1.58x the strength after 32 still frames with full-size
+refine steps): :func:`cap_strength` holds it at the shot's first frame. A
+quarter step rather than a half: camera path 0.367x at 0.87x strength against
+0.384x at 0.91x; raising weak frames back to the target as well as capping
+strong ones costs more steadiness (0.393x) than it gains strength.
+
+The extra steps for revealed pixels cost: on the test clips' camera path, where
+something enters at every edge every frame, the crop is the whole frame and a
+frame costs the full ``--steps``; on the sample pan (one edge) about half of that.
 """
 
 from __future__ import annotations
@@ -44,7 +54,7 @@ __all__ = [
     "refine",
 ]
 
-REFINE_WEIGHT = 0.5  # carried pixels' share of each refine step (step size times this)
+REFINE_WEIGHT = 0.25  # carried pixels' share of each refine step (step size times this)
 REVEALED = 0.5  # a pixel whose keep weight is below this is dreamed with the full budget
 _MARGIN = 24  # pixels of context around the revealed region for its extra steps
 
