@@ -397,7 +397,7 @@ def test_json_report(dreamed, clip):
     assert report["frames_per_s"] == pytest.approx(12 / report["wall_time_s"], rel=0.01)
     dream_settings, video_settings = report["settings"]["dream"], report["settings"]["video"]
     assert (dream_settings["model"], dream_settings["octaves"], dream_settings["steps"]) == ("efficientnet-lite0", 1, 1)
-    assert (video_settings["flow"], video_settings["blend"], video_settings["refine_steps"]) == ("farneback", 0.9, 1)
+    assert (video_settings["flow"], video_settings["blend"], video_settings["refine_steps"]) == ("farneback", 1.0, 1)
 
 
 # "dreamed 5/12 frames, 9.80 frames/s, eta 1s"; "dreamed 5 frames, 9.80 frames/s" when the count is unknown
