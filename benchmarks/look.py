@@ -23,9 +23,8 @@ import torch
 from skimage import data
 
 from dreamvideo.config import DreamSettings
-from dreamvideo.dream import image_to_tensor, tensor_to_image
+from dreamvideo.dream import image_to_tensor, make_dreamer, tensor_to_image
 from dreamvideo.metrics import look_correlation
-from dreamvideo.still import make_dreamer
 
 PHOTOS = ("astronaut", "chelsea", "coffee")
 

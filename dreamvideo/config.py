@@ -181,7 +181,9 @@ class DreamSettings:
     (from the input's spherical metadata, else flat). ``stereo`` is the eye
     layout (``auto``: from metadata, else none); ``sphere_mode`` how a panorama is
     shown to the network (``views``: overlapping perspective views, ``cubemap``,
-    or ``equirect``: the pixels as they are, seam wrapped).
+    or ``equirect``: the pixels as they are, seam wrapped). ``strict`` turns
+    doubtful input (an equirect frame that is not 2:1 per eye) from a warning
+    into an error.
     """
 
     model: str = "efficientnet-lite0"
@@ -205,6 +207,7 @@ class DreamSettings:
     projection: str = "auto"
     stereo: str = "auto"
     sphere_mode: str = "views"
+    strict: bool = False
 
     def validate(self) -> None:
         """Raise ConfigError for any value out of range; parse the list options."""
@@ -246,6 +249,8 @@ class VideoSettings:
     for such a frame (``steps`` serve the first frame and the one after a cut).
     ``flow_scale`` is the fraction of the frame size the optical flow is computed at.
     ``audio`` is a file whose soundtrack replaces the input's (cut to the same span).
+    ``vr_names`` adds the suffixes headset players look for (``_360``, ``_TB``,
+    ``_LR``) to the output name of a 360° run (``panorama.metadata.vr_name``).
     """
 
     frames: str | None = None
@@ -260,6 +265,7 @@ class VideoSettings:
     json_report: str | None = None
     audio: str | None = None
     quiet: bool = False
+    vr_names: bool = False
 
     def validate(self) -> None:
         """Raise ConfigError for any value out of range."""

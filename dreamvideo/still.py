@@ -12,12 +12,14 @@ import cv2
 import numpy as np
 
 from .config import DreamSettings
-from .dream import Dreamer, image_to_tensor, objective_from_settings, resolve_device, tensor_to_image
+from .dream import image_to_tensor, tensor_to_image
 from .errors import MediaError
 from .io import IMAGE_FORMATS, StillImage, check_output_path, read_image, write_image
-from .models import load_model
+from .panorama.metadata import check_aspect, read_spherical, resolve_layout, vr_name
+from .panorama.projection import dreamer_for
+from .panorama.stereo import STEREO_LAYOUTS, dream_stereo_frame
 
-__all__ = ["StillResult", "dream_image_file", "make_dreamer", "resize_still"]
+__all__ = ["StillResult", "dream_image_file", "resize_still"]
 
 
 @dataclass
@@ -34,20 +36,6 @@ class StillResult:
         return self.objective_after / self.objective_before if self.objective_before else float("inf")
 
 
-def make_dreamer(settings: DreamSettings, *, grey: bool = False) -> Dreamer:
-    """Load the model, build the objective (reading the guide image if any) and a Dreamer.
-
-    ``grey`` keeps grey input grey while dreaming.
-    """
-    device = resolve_device(settings.device)
-    model = load_model(settings.model, weights=settings.weights, device=device)
-    guide = None
-    if settings.guide is not None:
-        guide = image_to_tensor(read_image(settings.guide).rgb, device)
-    objective = objective_from_settings(settings, model, guide_image=guide)
-    return Dreamer(model, objective, settings, grey=grey)
-
-
 def dream_image_file(
     source: str | os.PathLike,
     output: str | os.PathLike,
@@ -55,18 +43,26 @@ def dream_image_file(
     *,
     width: int | None = None,
     size: tuple[int, int] | None = None,
+    vr_names: bool = False,
 ) -> StillResult:
     """Dream the image at ``source`` into ``output`` (format from its extension).
 
     Bit depth, greyness and alpha follow the source where the output format
     allows; alpha passes through unchanged (resized with the picture).
     ``width`` (aspect kept) or ``size`` ``(width, height)`` dream it at another size.
+    A 360° layout (``settings.projection``/``stereo``, ``auto`` following the input's
+    GPano XMP) is written as GPano XMP into JPEG/PNG output; ``vr_names`` adds
+    ``_360``/``_TB``/``_LR`` to the name.
 
     Raises:
         MediaError: unreadable input, unwritable output, or output == input.
         ConfigError, ModelError: bad settings, model or layer.
     """
     source, output = Path(source), Path(output)
+    check_output_path(source, output)
+    layout = resolve_layout(settings, read_spherical(source), name=source.name)
+    if vr_names:
+        output = Path(vr_name(output, layout))
     # Fail before the dream, not after it, on an output that cannot be written.
     check_output_path(source, output)
     if output.suffix.lower() not in IMAGE_FORMATS:
@@ -75,12 +71,16 @@ def dream_image_file(
             hint=f"use one of {', '.join(sorted(IMAGE_FORMATS))}",
         )
     still = resize_still(read_image(source), width=width, size=size)
-    dreamer = make_dreamer(settings, grey=still.grey)
+    check_aspect(still.size, layout, strict=settings.strict, name=source.name)
+    dreamer = dreamer_for(settings, layout, grey=still.grey)
     image = image_to_tensor(still.rgb, dreamer.device)
     before = dreamer.value(image)
-    dreamed = dreamer.dream(image)
+    if layout.stereo in STEREO_LAYOUTS:  # both eyes one dream: the left dreamed, carried to the right
+        dreamed = dream_stereo_frame(dreamer, image, layout.stereo)
+    else:
+        dreamed = dreamer.dream(image)
     after = dreamer.value(dreamed)
-    write_image(output, tensor_to_image(dreamed, dtype=np.float32), like=still)
+    write_image(output, tensor_to_image(dreamed, dtype=np.float32), like=still, spherical=layout.spherical)
     return StillResult(output, before, after, dreamer.objective.name)
 
 

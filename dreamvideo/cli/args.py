@@ -69,6 +69,19 @@ def _add_dream_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--sphere-mode", choices=SPHERE_MODES, help="how a 360° frame is shown to the network (default views)"
     )
+    g.add_argument(
+        "--strict", action="store_true", default=None, help="doubtful input is an error, not a warning "
+        "(e.g. an equirect frame that is not 2:1 per eye)"
+    )
+
+
+def _add_vr_names(g) -> None:
+    g.add_argument(
+        "--vr-names",
+        action="store_true",
+        default=None,
+        help="add _360, _TB or _LR to the output name of a 360° run, as headset players expect",
+    )
 
 
 def _add_video_options(p: argparse.ArgumentParser) -> None:
@@ -87,6 +100,16 @@ def _add_video_options(p: argparse.ArgumentParser) -> None:
         "--audio", metavar="FILE", help="soundtrack from this file instead of the input's (e.g. for a live stream)"
     )
     g.add_argument("--quiet", action="store_true", default=None, help="no progress output")
+    _add_vr_names(g)
+
+
+def _add_render_options(p: argparse.ArgumentParser, *, out: bool = True) -> None:
+    g = p.add_argument_group("render options")
+    if out:
+        g.add_argument("--out", required=True, metavar="DIR", help="folder for frame_%%06d.png and render.json")
+        g.add_argument("--force", action="store_true", help="render into a DIR made from another source or settings (its frames are removed first)")
+    g.add_argument("--preroll", type=int, metavar="K", help="frames dreamed before each range, not written (8)")
+    g.add_argument("--bit-depth", type=int, choices=(8, 16), metavar="8|16", help="PNG bits per sample (8)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,12 +127,53 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("size")
     g.add_argument("--width", type=int, metavar="W", help="dream at this width (aspect kept)")
     g.add_argument("--size", metavar="WxH", help="dream at this size")
+    _add_vr_names(p.add_argument_group("output options"))
 
     p = sub.add_parser("dream", help="dream a video, a stream (- for stdin/stdout) or a URL")
     p.add_argument("input", metavar="INPUT")
     p.add_argument("output", metavar="OUTPUT")
     _add_dream_options(p)
     _add_video_options(p)
+
+    p = sub.add_parser("render", help="dream a frame range into DIR/frame_%%06d.png (resumable; for farms)")
+    p.add_argument("input", metavar="INPUT")
+    _add_render_options(p)
+    _add_dream_options(p)
+    _add_video_options(p)
+
+    p = sub.add_parser("assemble", help="encode a rendered PNG sequence with the source's timing and audio")
+    p.add_argument("folder", metavar="DIR")
+    p.add_argument("output", metavar="OUTPUT")
+    p.add_argument("--source", metavar="INPUT", help="the source video (default: the one recorded in DIR)")
+    p.add_argument("--frames", metavar="A-B", help="the span to encode (default: first to last frame in DIR)")
+    p.add_argument("--codec", choices=CODECS, help="output codec (default: the render's, else h264)")
+    p.add_argument("--crf", type=int, metavar="N", help="constant rate factor (default: the render's)")
+
+    p = sub.add_parser("farm", help="split a dream over machines: OpenJD job bundles, Ray")
+    farm = p.add_subparsers(dest="farm_command", metavar="RUNNER", parser_class=_Parser)
+    farm.required = True
+    f = farm.add_parser("openjd", help="write an Open Job Description job bundle (template.yaml)")
+    f.add_argument("input", metavar="INPUT")
+    f.add_argument("output", metavar="OUTPUT")
+    f.add_argument("--chunk", type=int, required=True, metavar="N", help="frames per task")
+    f.add_argument("--bundle", required=True, metavar="DIR", help="folder to write the bundle into")
+    _add_render_options(f, out=False)
+    _add_dream_options(f)
+    _add_video_options(f)
+    f = farm.add_parser("ray", help="render the chunks as Ray tasks, then assemble")
+    f.add_argument("input", metavar="INPUT")
+    f.add_argument("output", metavar="OUTPUT")
+    f.add_argument("--chunk", type=int, required=True, metavar="N", help="frames per task")
+    f.add_argument("--address", metavar="ADDR", help="an existing Ray cluster (default: a local instance)")
+    f.add_argument("--retries", type=int, metavar="N", help="times a failed chunk is tried again (default 2)")
+    f.add_argument("--work", metavar="DIR", help="where the frames go (default: OUTPUT's name + .frames)")
+    _add_render_options(f, out=False)
+    _add_dream_options(f)
+    _add_video_options(f)
+    f = farm.add_parser("status", help="chunks done and frames rendered in DIR")
+    f.add_argument("folder", metavar="DIR")
+    f.add_argument("--frames", required=True, metavar="A-B", help="the job's frame range")
+    f.add_argument("--chunk", type=int, required=True, metavar="N", help="frames per task")
 
     p = sub.add_parser("models", help="list models, or one model's layers worth dreaming")
     p.add_argument("name", nargs="?", metavar="NAME")
@@ -127,4 +191,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dreamed", metavar="DREAMED")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--plot", metavar="PNG", help="draw the per-frame warp error here")
+    p.add_argument(
+        "--projection",
+        choices=("auto", "flat", "equirect"),
+        default="auto",
+        help="equirect adds the seam ratio and pole streak scores (auto: for 2:1 frames)",
+    )
+
+    p = sub.add_parser("preview", help="contact sheet: source above dream for a few frames, or one frame per layer")
+    p.add_argument("input", metavar="INPUT", help="a video file or a still image")
+    p.add_argument("output", metavar="PNG", help="the sheet (an image; format from the extension)")
+    g = p.add_argument_group("preview options")
+    g.add_argument("--count", type=int, metavar="N", help="frames spread across the clip (default 4)")
+    g.add_argument("--layers-sheet", action="store_true", help="dream one frame once per layer of the model")
+    g.add_argument("--frame", type=int, metavar="N", help="the frame for --layers-sheet (default: the middle)")
+    g.add_argument("--frames", metavar="A-B", help="pick the frames from A to B only (inclusive, 0-based)")
+    g.add_argument("--width", type=int, metavar="W", help="dream at this width (aspect kept; default the source's)")
+    g.add_argument("--size", metavar="WxH", help="dream at this size")
+    _add_dream_options(p)
+
+    p = sub.add_parser("view", help="look around a 360° photo or video in the browser (local page)")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--port", type=int, default=0, metavar="N", help="port on 127.0.0.1 (default 0: any free port)")
+    p.add_argument("--no-browser", action="store_true", help="only print the address; open no browser")
+    p.add_argument("--projection", choices=("equirect", "flat"), help="show as (default: from metadata, else 2:1 = equirect)")
+    p.add_argument("--stereo", choices=("none", "top-bottom", "left-right"), help="stereo layout; one eye is shown")
     return parser

@@ -6,8 +6,6 @@ import dataclasses
 import json
 from argparse import Namespace
 
-from ..errors import ConfigError
-
 from ..config import (
     DreamSettings,
     VideoSettings,
@@ -17,8 +15,9 @@ from ..config import (
     parse_size,
     preset_description,
 )
+from ..errors import ConfigError
 
-__all__ = ["dream", "image", "metrics", "models", "presets", "probe"]
+__all__ = ["assemble", "dream", "farm", "image", "metrics", "models", "presets", "preview", "probe", "render", "view"]
 
 
 def _settings(args: Namespace) -> tuple[DreamSettings, VideoSettings]:
@@ -34,13 +33,15 @@ def _settings(args: Namespace) -> tuple[DreamSettings, VideoSettings]:
 def image(args: Namespace) -> int:
     from ..still import dream_image_file
 
-    settings, _ = _settings(args)
+    settings, video = _settings(args)
     if args.width is not None and args.size is not None:
         raise ConfigError("give --width or --size, not both")
     if args.width is not None and args.width < 16:
         raise ConfigError("--width must be at least 16")
     size = parse_size(args.size) if args.size is not None else None
-    result = dream_image_file(args.input, args.output, settings, width=args.width, size=size)
+    result = dream_image_file(
+        args.input, args.output, settings, width=args.width, size=size, vr_names=video.vr_names
+    )
     print(
         f"dreamed {args.input} -> {result.output} "
         f"({result.objective_name}: {result.objective_before:.4g} -> {result.objective_after:.4g}, "
@@ -68,7 +69,10 @@ def models(args: Namespace) -> int:
 
 def _presence(status) -> str:
     where = f" at {status.path}" if status.path else ""
-    return f"present{where}" if status.present else f"missing: {status.source}{where}"
+    if status.present:
+        return f"present{where}"
+    get = f" (get it: {status.hint})" if status.hint else ""
+    return f"missing: {status.source}{where}{get}"
 
 
 def presets(args: Namespace) -> int:
@@ -92,7 +96,7 @@ def dream(args: Namespace) -> int:
     dream_settings, video_settings = _settings(args)
     report = dream_video(args.input, args.output, dream_settings, video_settings)
     if args.output != "-":  # stdout carries the video then
-        print(f"dreamed {report.frames} frames -> {args.output}")
+        print(f"dreamed {report.frames} frames -> {report.output}")
     return 0
 
 
@@ -107,7 +111,7 @@ def probe(args: Namespace) -> int:
 def metrics(args: Namespace) -> int:
     from ..metrics import compare_files, plot_warp_error
 
-    report = compare_files(args.source, args.dreamed)
+    report = compare_files(args.source, args.dreamed, projection=args.projection)
     if args.plot:
         plot_warp_error(report, args.plot)
     if args.json:
@@ -119,4 +123,136 @@ def metrics(args: Namespace) -> int:
             "mean |change| of a frame against the previous one warped along the flow, 0-255 RGB: lower is steadier)"
         )
         print(f"strength          {report.strength:.3f}  (mean |dream - source|, 0-255 RGB: higher is a stronger dream)")
+        if report.panorama is not None:
+            pano = report.panorama
+            print(f"seam ratio        {pano['seam_ratio']:.3f}  (source itself: {pano['source_seam_ratio']:.3f})")
+            print(f"pole streaks      zenith {pano['pole_streak_zenith']:.3f}  nadir {pano['pole_streak_nadir']:.3f}")
+    return 0
+
+
+def render(args: Namespace) -> int:
+    from ..farm.plan import parse_frame_ranges
+    from ..render import DEFAULT_PREROLL, render_frames
+
+    if args.frames is None:
+        raise ConfigError("render needs --frames A-B", hint="e.g. --frames 0-99 (inclusive, 0-based)")
+    ranges = parse_frame_ranges(args.frames)
+    args.frames = None  # the ranges go to render_frames, not into the video settings
+    dream_settings, video_settings = _settings(args)
+    result = render_frames(
+        args.input,
+        args.out,
+        ranges,
+        dream_settings,
+        video_settings,
+        preroll=DEFAULT_PREROLL if args.preroll is None else args.preroll,
+        bit_depth=args.bit_depth or 8,
+        force=args.force,
+    )
+    if video_settings.json_report:
+        from ..io.atomic import write_atomically
+
+        report = {
+            "input": args.input,
+            "folder": str(result.folder),
+            "frames": [str(r) for r in result.frames],
+            "written": len(result.written),
+            "skipped": len(result.skipped),
+            "preroll_frames": result.preroll_frames,
+            "wall_time_s": round(result.wall_time, 3),
+        }
+        write_atomically(video_settings.json_report, json.dumps(report, indent=2) + "\n")
+    print(
+        f"rendered {len(result.written)} frames into {result.folder}"
+        + (f" ({len(result.skipped)} already complete)" if result.skipped else "")
+    )
+    return 0
+
+
+def assemble(args: Namespace) -> int:
+    from ..config import parse_frame_range
+    from ..render import assemble as assemble_frames
+
+    frames = parse_frame_range(args.frames) if args.frames else None
+    count = assemble_frames(args.folder, args.output, source=args.source, frames=frames, codec=args.codec, crf=args.crf)
+    if args.output != "-":
+        print(f"assembled {count} frames -> {args.output}")
+    return 0
+
+
+def _farm_options(args: Namespace) -> tuple[str, DreamSettings, VideoSettings, dict]:
+    """The job's frame range text, the settings, and the options the user gave (forwarded to each chunk)."""
+    frames, args.frames = args.frames, None
+    dream_settings, video_settings = _settings(args)  # validates the options once, here
+    given = {}
+    if getattr(args, "preset", None):
+        given["preset"] = args.preset
+    for cls in (DreamSettings, VideoSettings):
+        for f in dataclasses.fields(cls):
+            value = getattr(args, f.name, None)
+            if value is not None:
+                given[f.name] = value
+    return frames, dream_settings, video_settings, given
+
+
+def farm(args: Namespace) -> int:
+    from ..render import DEFAULT_PREROLL
+
+    if args.farm_command == "status":
+        from ..config import parse_frame_range
+        from ..farm.plan import chunk_progress, format_progress, plan_chunks
+
+        chunks = plan_chunks(parse_frame_range(args.frames), args.chunk, preroll=0)
+        print(format_progress(chunk_progress(args.folder, chunks)))
+        return 0
+    frames, dream_settings, video_settings, given = _farm_options(args)
+    preroll = DEFAULT_PREROLL if args.preroll is None else args.preroll
+    bit_depth = args.bit_depth or 8
+    if args.farm_command == "openjd":
+        from ..farm.openjd import write_bundle
+
+        if frames is None:
+            raise ConfigError("farm openjd needs --frames A-B")
+        path = write_bundle(
+            args.input, args.output, args.bundle,
+            frames=frames, chunk=args.chunk, preroll=preroll, bit_depth=bit_depth, options=given,
+        )
+        print(f"wrote {path}")
+        return 0
+    from ..farm.ray_runner import run_on_ray
+
+    result = run_on_ray(
+        args.input, args.output,
+        frames=frames, chunk=args.chunk, preroll=preroll, bit_depth=bit_depth,
+        dream=dream_settings, video=video_settings,
+        address=args.address, retries=2 if args.retries is None else args.retries, work=args.work,
+    )
+    print(f"assembled {result.frames} frames from {result.chunks} chunks -> {args.output} (frames in {result.work})")
+    return 0
+
+
+def preview(args: Namespace) -> int:
+    from ..preview import contact_sheet, layers_sheet
+
+    dream_settings, video = _settings(args)
+    where = {"frames": video.frame_range, "size": video.frame_size, "width": video.width}
+    if args.layers_sheet:
+        if args.count is not None:
+            raise ConfigError("--count goes with a frames sheet, not --layers-sheet")
+        result = layers_sheet(args.input, args.output, dream_settings, frame=args.frame, **where)
+        what = f"{len(result.dreams)} layers of frame {result.frames[0]}"
+    else:
+        if args.frame is not None:
+            raise ConfigError("--frame goes with --layers-sheet", hint="use --frames A-B to choose the span")
+        result = contact_sheet(args.input, args.output, dream_settings, count=4 if args.count is None else args.count, **where)
+        what = f"frames {', '.join(map(str, result.frames))}"
+    print(f"preview of {what} -> {result.output} ({result.width}x{result.height})")
+    return 0
+
+
+def view(args: Namespace) -> int:
+    from ..view import serve
+
+    serve(args.file, port=args.port, projection=args.projection, stereo=args.stereo, open_browser=not args.no_browser)
+    print("stopped", flush=True)
     return 0

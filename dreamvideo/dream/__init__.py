@@ -10,6 +10,7 @@ from .objectives import (
     objective_from_settings,
 )
 from .projection import FLAT, GradientFn, Projection
+from .build import make_dreamer
 
 __all__ = [
     "FLAT",
@@ -23,6 +24,7 @@ __all__ = [
     "guide_match",
     "image_to_tensor",
     "layer_energy",
+    "make_dreamer",
     "objective_from_settings",
     "octave_sizes",
     "resolve_device",

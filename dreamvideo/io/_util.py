@@ -1,17 +1,16 @@
-"""Helpers shared by the io modules: source kinds, even sizes, temp paths."""
+"""Helpers shared by the io modules: source kinds, even sizes, path checks."""
 
 from __future__ import annotations
 
 import os
 import re
-import secrets
 from pathlib import Path
 
 import av
 
 from dreamvideo.errors import MediaError
 
-__all__ = ["is_url", "is_stream", "even", "temp_path_beside", "check_input_file", "check_output_path", "av_reason"]
+__all__ = ["is_url", "is_stream", "even", "check_input_file", "check_output_path", "av_reason"]
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -29,16 +28,6 @@ def is_stream(source: str) -> bool:
 def even(x: float) -> int:
     """Round to the nearest even integer, at least 2 (yuv420p needs even sizes)."""
     return max(2, 2 * int(x / 2 + 0.5))
-
-
-def temp_path_beside(path: str | os.PathLike) -> Path:
-    """A fresh hidden name in the same folder as ``path``, keeping its suffix.
-
-    Same folder so the final ``os.replace`` is an atomic rename on one file system;
-    same suffix so tools that pick the format from the name still see it.
-    """
-    path = Path(path)
-    return path.with_name(f".{path.stem}.{secrets.token_hex(4)}.partial{path.suffix}")
 
 
 def check_input_file(path: str | os.PathLike) -> None:

@@ -15,13 +15,13 @@ from av.video.reformatter import VideoReformatter
 from dreamvideo.config import FrameRange
 from dreamvideo.errors import ConfigError, MediaError
 from dreamvideo.io._util import av_reason, check_input_file, even, is_stream, is_url
+from dreamvideo.io import streaminfo
+from dreamvideo.panorama.metadata import SphericalInfo
 
 __all__ = ["VideoInfo", "Frame", "VideoReader", "open_video"]
 
 # Seconds to wait for a URL to open, then for each read (a live stream that stops).
 _URL_TIMEOUT = (15.0, 60.0)
-# Relative difference under which the average and nominal rates count as one constant rate.
-_CFR_TOLERANCE = 1e-4
 
 
 @dataclass
@@ -39,6 +39,8 @@ class VideoInfo:
         codec: FFmpeg's decoder name, e.g. ``h264``.
         audio_streams: number of audio streams in the container.
         metadata: container metadata (title, …).
+        spherical: 360° metadata of the stream (projection, stereo layout), or None.
+        constant_rate: True when the average rate matches the nominal one.
     """
 
     width: int
@@ -51,6 +53,8 @@ class VideoInfo:
     codec: str
     audio_streams: int
     metadata: dict[str, str] = field(default_factory=dict)
+    spherical: SphericalInfo | None = None
+    constant_rate: bool = True
 
 
 @dataclass
@@ -142,13 +146,11 @@ class VideoReader:
         self._first = first
         self._first_pts = first.pts
 
-        self._turns = _quarter_turns(first, stream)
+        self._turns = streaminfo.rotation(first, stream) // 90
         coded_w, coded_h = first.width, first.height
         upright_w, upright_h = (coded_h, coded_w) if self._turns % 2 else (coded_w, coded_h)
 
-        average, nominal = stream.average_rate, stream.base_rate
-        constant = bool(average and nominal and abs(average / nominal - 1) < _CFR_TOLERANCE)
-        rate = nominal if constant else average or nominal or stream.guessed_rate or Fraction(25)
+        rate, constant = streaminfo.frame_rate(stream)
         time_base = stream.time_base or 1 / rate
         if stream.duration is not None and stream.time_base:
             duration = float(stream.duration * stream.time_base)
@@ -167,6 +169,8 @@ class VideoReader:
             codec=stream.codec_context.codec.canonical_name,
             audio_streams=len(container.streams.audio),
             metadata=dict(container.metadata),
+            spherical=streaminfo.spherical(self.source, container, first),
+            constant_rate=constant,
         )
         # Seeking maps pts to indices through the rate, so only constant-rate files with timestamps.
         self._can_seek = constant and self.is_file and first.pts is not None
@@ -393,14 +397,3 @@ def _open_input(source: str) -> av.container.InputContainer:
             f"cannot open {name}: {av_reason(e)}",
             hint="is it a video FFmpeg can read? try `dreamvideo probe` or `ffprobe` on it",
         ) from e
-
-
-def _quarter_turns(first: av.VideoFrame, stream: av.video.stream.VideoStream) -> int:
-    """Counter-clockwise quarter turns that make the picture upright (0-3)."""
-    degrees = first.rotation  # from the display matrix, counter-clockwise
-    if not degrees and "rotate" in stream.metadata:
-        try:
-            degrees = -float(stream.metadata["rotate"])  # the old tag is clockwise
-        except ValueError:
-            degrees = 0
-    return round(degrees / 90) % 4

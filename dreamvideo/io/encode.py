@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import os
+import struct
 import sys
 import warnings
 from collections.abc import Iterator
@@ -16,7 +16,9 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from dreamvideo.errors import ConfigError, MediaError
-from dreamvideo.io._util import av_reason, check_input_file, is_stream, is_url, temp_path_beside
+from dreamvideo.io._util import av_reason, check_input_file, is_stream, is_url
+from dreamvideo.io.atomic import AtomicFile
+from dreamvideo.panorama.metadata import SphericalInfo, SphericalMetadataError, inject_spherical, v1_xml
 
 __all__ = ["Codec", "CODECS", "CONTAINERS", "VideoWriter", "check_video_output", "open_writer"]
 
@@ -59,6 +61,8 @@ CONTAINERS: dict[str, str] = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv
 _MUXER_KEYS = {"major_brand", "minor_version", "compatible_brands", "encoder", "creation_time"}
 # Stream tags worth copying to the audio streams of the output.
 _STREAM_KEYS = {"language", "title", "handler_name"}
+# Matroska's StereoMode names (FFmpeg's ``stereo_mode`` stream tag) for the layouts.
+_MATROSKA_STEREO = {"none": "mono", "top-bottom": "top_bottom", "left-right": "left_right"}
 # Muxer for URL schemes whose address says nothing about the format.
 _URL_FORMATS = {
     "udp": "mpegts",
@@ -84,6 +88,7 @@ def open_writer(
     audio_from: str | None = None,
     audio_span: tuple[float, float | None] | None = None,
     metadata: dict[str, str] | None = None,
+    spherical: SphericalInfo | None = None,
 ) -> VideoWriter:
     """Open a video for writing ``uint8 (H, W, 3)`` RGB frames.
 
@@ -104,6 +109,13 @@ def open_writer(
             video frame to its end).
         metadata: container metadata, on top of what is copied from ``audio_from``;
             keys the muxer writes itself (encoder, brands, creation_time) are dropped.
+        spherical: mark the output as a 360° equirectangular video (None: flat).
+            MP4/MOV get Spherical Video V2 (``st3d``, ``sv3d``) and V1 (the ``uuid``
+            XML), written by ``panorama.metadata`` after the encoder closes and before
+            the rename; Matroska/WebM get the ``StereoMode`` element and the V1
+            ``spherical-video`` tag (what FFmpeg writes from tags; it cannot be given
+            the V2 ``Projection`` element here). Other outputs (MPEG-TS, streams) warn
+            that they carry none. A failure to add it warns and keeps the video.
 
     Raises:
         MediaError: the output cannot be created or the codec is missing.
@@ -120,6 +132,7 @@ def open_writer(
         audio_from=audio_from,
         audio_span=audio_span,
         metadata=metadata,
+        spherical=spherical,
     )
 
 
@@ -143,9 +156,11 @@ class VideoWriter:
         audio_from: str | None = None,
         audio_span: tuple[float, float | None] | None = None,
         metadata: dict[str, str] | None = None,
+        spherical: SphericalInfo | None = None,
     ) -> None:
         spec = _codec_spec(codec, crf, output)
         self.output = output
+        self.spherical = spherical
         self.frames_written = 0
         self._rate = Fraction(rate)
         self._time_base = Fraction(time_base)
@@ -154,7 +169,7 @@ class VideoWriter:
         self._warned_pts = False
         self._done = False
         self._audio: _AudioCopy | None = None
-        self._tmp: Path | None = None
+        self._tmp: AtomicFile | None = None
         self._container: av.container.OutputContainer | None = None
         try:
             self._start(spec, codec, width, height, crf, audio_from, audio_span, dict(metadata or {}))
@@ -166,6 +181,8 @@ class VideoWriter:
         """Open the output, add the streams and write the header."""
         self._container = self._open_output(self.output)
         self._stream = self._add_video(spec, codec, width, height, crf)
+        if self.spherical is not None:
+            self._tag_spherical(width, height)
         if audio and audio_from is not None:
             self._audio = _AudioCopy.attach(audio_from, audio_span, self._container)
             metadata = {**self._audio.metadata, **metadata} if self._audio else metadata
@@ -198,8 +215,8 @@ class VideoWriter:
             final = Path(output)
             if not final.parent.is_dir():
                 raise MediaError(f"cannot write {output}: the folder {final.parent} does not exist")
-            self._tmp = temp_path_beside(final)
-            return av.open(str(self._tmp), mode="w", format=_format_for(final))
+            self._tmp = AtomicFile(final)
+            return av.open(str(self._tmp.path), mode="w", format=_format_for(final))
         except av.FFmpegError as e:
             raise MediaError(f"cannot write {output}: {av_reason(e)}") from e
         except ValueError as e:  # PyAV's "could not determine output format"
@@ -229,6 +246,37 @@ class VideoWriter:
         if spec.tag and self._container.format.name in ("mp4", "mov"):
             ctx.codec_tag = spec.tag
         return stream
+
+    def _tag_spherical(self, width: int, height: int) -> None:
+        """Matroska: spherical tags on the stream; MP4/MOV: nothing yet (boxes after closing)."""
+        name = self._container.format.name
+        if name in ("mp4", "mov"):
+            return
+        stereo = self.spherical.stereo
+        if name in ("matroska", "webm") and stereo in _MATROSKA_STEREO:
+            self._stream.metadata["stereo_mode"] = _MATROSKA_STEREO[stereo]
+            self._stream.metadata["spherical-video"] = v1_xml(stereo, width=width, height=height)
+            return
+        warnings.warn(
+            f"{name} output carries no spherical metadata: headset players will not see "
+            f"{Path(self.output).name if not is_stream(self.output) else self.output} as 360°; use .mp4, .mov or .mkv",
+            stacklevel=6,
+        )
+        self.spherical = None
+
+    def _inject_spherical(self) -> None:
+        """Write the spherical boxes into the finished MP4/MOV temp file; warn and go on if that fails."""
+        if self.spherical is None or self._tmp is None or self._container.format.name not in ("mp4", "mov"):
+            return
+        stream = self._stream
+        try:
+            inject_spherical(self._tmp.path, self.spherical, width=stream.width, height=stream.height)
+        except (SphericalMetadataError, MediaError, OSError, struct.error) as e:
+            warnings.warn(
+                f"spherical metadata could not be added to {Path(self.output).name} ({e}); "
+                "the video is kept without it",
+                stacklevel=4,
+            )
 
     # -- public -------------------------------------------------------------------
 
@@ -304,12 +352,9 @@ class VideoWriter:
             self.abort()
             raise
         self._done = True
+        self._inject_spherical()
         if self._tmp is not None:
-            try:
-                os.replace(self._tmp, self.output)
-            except OSError as e:
-                self._remove_tmp()
-                raise MediaError(f"cannot write {self.output}: {e.strerror or e}") from e
+            self._tmp.commit()
 
     def abort(self) -> None:
         """Stop without finishing: remove the temporary file; an existing output stays as it was."""
@@ -325,8 +370,7 @@ class VideoWriter:
 
     def _remove_tmp(self) -> None:
         if self._tmp is not None:
-            with contextlib.suppress(OSError):
-                self._tmp.unlink()
+            self._tmp.discard()
 
 
 def check_video_output(output: str, codec: str = "h264", crf: int | None = None) -> None:

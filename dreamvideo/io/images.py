@@ -12,7 +12,9 @@ import cv2
 import numpy as np
 
 from dreamvideo.errors import MediaError
-from dreamvideo.io._util import check_input_file, temp_path_beside
+from dreamvideo.io._util import check_input_file
+from dreamvideo.io.atomic import write_atomically
+from dreamvideo.panorama.metadata import SphericalInfo, gpano_xmp, with_image_xmp
 
 __all__ = ["StillImage", "read_image", "write_image", "IMAGE_FORMATS"]
 
@@ -120,7 +122,13 @@ def _convert(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     raise ValueError(f"unsupported sample type {x.dtype}; use float in [0, 1], uint8 or uint16")
 
 
-def write_image(path: str | os.PathLike, rgb: np.ndarray, *, like: StillImage | None = None) -> None:
+def write_image(
+    path: str | os.PathLike,
+    rgb: np.ndarray,
+    *,
+    like: StillImage | None = None,
+    spherical: SphericalInfo | None = None,
+) -> None:
     """Write ``rgb`` (``(H, W, 3)``: float in [0, 1], uint8 or uint16) to ``path``.
 
     The format follows the extension. With ``like``, the bit depth, greyness and
@@ -128,6 +136,9 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, *, like: StillImage | 
     JPEG drops alpha with a warning). The file is written beside ``path`` under a
     temporary name and renamed when complete, so a failure leaves any existing
     file untouched.
+
+    ``spherical`` marks the image as a 360° equirectangular panorama: JPEG and PNG
+    get GPano XMP (see ``panorama.metadata``); WebP and TIFF warn that they carry none.
 
     Raises:
         MediaError: unknown extension, or the file cannot be written.
@@ -172,20 +183,15 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, *, like: StillImage | 
             raise MediaError(f"cannot encode {path.name} as {fmt}: {e.err}") from e
     if not ok:
         raise MediaError(f"cannot encode {path.name} as {fmt}")
-    _write_atomically(path, encoded.tobytes())
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` beside ``path`` and rename it into place."""
-    tmp = temp_path_beside(path)
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        reason = e.strerror or str(e)
-        raise MediaError(f"cannot write {path}: {reason}") from e
+    data = encoded.tobytes()
+    if spherical is not None:
+        if fmt in ("JPEG", "PNG"):
+            height, width = rgb.shape[:2]
+            data = with_image_xmp(data, gpano_xmp(width, height, spherical.stereo), fmt)
+        else:
+            warnings.warn(
+                f"{fmt} output carries no spherical metadata: viewers will not see {path.name} as 360°; "
+                "use .jpg or .png",
+                stacklevel=2,
+            )
+    write_atomically(path, data)

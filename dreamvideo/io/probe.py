@@ -10,6 +10,7 @@ from typing import Any
 import av
 
 from dreamvideo.errors import MediaError
+from dreamvideo.io import streaminfo
 from dreamvideo.io._util import av_reason, check_input_file, is_stream
 
 __all__ = ["probe", "format_probe"]
@@ -22,9 +23,11 @@ def probe(path: str | os.PathLike) -> dict[str, Any]:
     ``bit_rate``, ``metadata`` and ``streams``, a list of dicts with ``index``,
     ``type``, ``codec``, ``codec_name``, ``decoder``, ``profile``, ``bit_rate``, ``language``,
     ``metadata``; video streams add ``width`` and ``height`` (upright, after
-    ``rotation``), ``pix_fmt``, ``rate`` (exact, e.g. ``"30000/1001"``),
-    ``average_rate``, ``time_base``, ``frame_count``, ``rotation``; audio streams add
-    ``sample_rate``, ``channels``, ``layout``, ``sample_fmt``.
+    ``rotation``), ``pix_fmt``, ``rate`` (exact, e.g. ``"30000/1001"``; the rate the
+    decoder uses, see ``streaminfo.frame_rate``), ``constant_rate``, ``average_rate``,
+    ``time_base``, ``frame_count``, ``rotation``, ``spherical`` (None, or a dict with
+    ``projection``, ``stereo``, ``source``, ``cropped``; the first video stream only);
+    audio streams add ``sample_rate``, ``channels``, ``layout``, ``sample_fmt``.
 
     Raises:
         MediaError: the file is missing or FFmpeg cannot read it.
@@ -37,7 +40,7 @@ def probe(path: str | os.PathLike) -> dict[str, Any]:
     except av.FFmpegError as e:
         raise MediaError(f"cannot read {path}: {av_reason(e)}") from e
     with container:
-        streams = [_stream(container, s) for s in container.streams]
+        streams = [_stream(path, container, s) for s in container.streams]
         return {
             "path": path,
             "format": container.format.name,
@@ -55,7 +58,7 @@ def _ratio(value: Fraction | None) -> str | None:
     return None if not value else f"{value.numerator}/{value.denominator}"
 
 
-def _stream(container: av.container.InputContainer, stream: av.stream.Stream) -> dict[str, Any]:
+def _stream(path: str, container: av.container.InputContainer, stream: av.stream.Stream) -> dict[str, Any]:
     ctx = stream.codec_context
     info: dict[str, Any] = {
         "index": stream.index,
@@ -70,17 +73,24 @@ def _stream(container: av.container.InputContainer, stream: av.stream.Stream) ->
         "metadata": dict(stream.metadata),
     }
     if stream.type == "video":
-        rotation = _rotation(container, stream)
+        first = _first_frame(container, stream)
+        rotation = streaminfo.rotation(first, stream)
+        rate, constant = streaminfo.frame_rate(stream)
         width, height = (ctx.height, ctx.width) if rotation % 180 else (ctx.width, ctx.height)
+        sphere = None
+        if stream is container.streams.video[0]:
+            sphere = streaminfo.spherical(path, container, first)
         info |= {
             "width": width,
             "height": height,
             "pix_fmt": ctx.pix_fmt,
-            "rate": _ratio(stream.base_rate or stream.average_rate),
+            "rate": _ratio(rate),
+            "constant_rate": constant,
             "average_rate": _ratio(stream.average_rate),
             "time_base": _ratio(stream.time_base),
             "frame_count": stream.frames or None,
             "rotation": rotation,
+            "spherical": sphere.to_dict() if sphere is not None else None,
         }
     elif stream.type == "audio":
         info |= {
@@ -92,23 +102,16 @@ def _stream(container: av.container.InputContainer, stream: av.stream.Stream) ->
     return info
 
 
-def _rotation(container: av.container.InputContainer, stream: av.stream.Stream) -> int:
-    """Counter-clockwise degrees (0, 90, 180, 270) that make the picture upright, from its first frame."""
+def _first_frame(container: av.container.InputContainer, stream: av.stream.Stream) -> av.VideoFrame | None:
+    """The first decodable frame of ``stream`` (None if none decodes)."""
     try:
         container.seek(0)
     except av.FFmpegError:
         pass
     try:
-        first = next(container.decode(stream), None)
+        return next(container.decode(stream), None)
     except av.FFmpegError:
-        return 0
-    degrees = first.rotation if first is not None else 0
-    if not degrees and "rotate" in stream.metadata:
-        try:
-            degrees = -float(stream.metadata["rotate"])
-        except ValueError:
-            degrees = 0
-    return round(degrees / 90) % 4 * 90
+        return None
 
 
 def format_probe(info: dict[str, Any]) -> str:
@@ -132,10 +135,14 @@ def format_probe(info: dict[str, Any]) -> str:
                 parts.append(f"{s['rate']} fps ({num / den:.3f})")
             if s["average_rate"] and s["average_rate"] != s["rate"]:
                 parts.append(f"average {s['average_rate']}")
+            if not s["constant_rate"]:
+                parts.append("variable rate")
             if s["frame_count"]:
                 parts.append(f"{s['frame_count']} frames")
             if s["rotation"]:
                 parts.append(f"rotated {s['rotation']}° (size shown upright)")
+            if s.get("spherical"):
+                parts.append(_describe_spherical(s["spherical"]))
         elif s["type"] == "audio":
             parts.append(f"{s['sample_rate']} Hz")
             layout = s["layout"] if s["layout"] and "channel" not in s["layout"] else None
@@ -150,6 +157,16 @@ def format_probe(info: dict[str, Any]) -> str:
     for key, value in info["metadata"].items():
         lines.append(f"  {key}: {value}")
     return "\n".join(lines)
+
+
+def _describe_spherical(sphere: dict[str, Any]) -> str:
+    """``360° equirectangular, stereo top-bottom (spherical V2)`` style."""
+    text = f"360° {sphere['projection']}"
+    if sphere["cropped"]:
+        text += " (cropped)"
+    text += ", mono" if sphere["stereo"] == "none" else f", stereo {sphere['stereo']}"
+    source = {"v2": "spherical V2", "v1": "spherical V1", "gpano": "GPano XMP", "ffmpeg": "container"}.get(sphere["source"], sphere["source"])
+    return f"{text} ({source})"
 
 
 def _bytes(n: float) -> str:

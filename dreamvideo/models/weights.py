@@ -72,11 +72,13 @@ class WeightsStatus:
         present: the file exists at ``path``.
         path: where the weights are or would be (None: their package is missing).
         source: human description of where they come from.
+        hint: how to get them when they are missing.
     """
 
     present: bool
     path: Path | None
     source: str
+    hint: str = ""
 
 
 def _one_line(error: BaseException) -> str:

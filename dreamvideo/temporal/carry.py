@@ -2,7 +2,7 @@
 
 A frame after the first (and not after a cut) starts from its source plus the
 previous frame's dream detail, warped along ``flow_cur_to_prev`` and kept where
-:func:`~.occlusion.carry_mask` allows (:func:`carry_weights`, :func:`carried_start`).
+:func:`~.occlusion.carry_mask` allows (:func:`carry_weights`, :func:`carry_detail`).
 :func:`refine` then dreams it: carried pixels get ``refine_steps`` at
 ``REFINE_WEIGHT`` of the step size, pixels not carried (``keep`` near 0:
 disocclusions, things entering the frame) get the first frame's full budget,
@@ -48,7 +48,7 @@ __all__ = [
     "REFINE_WEIGHT",
     "REVEALED",
     "cap_strength",
-    "carried_start",
+    "carry_detail",
     "carry_weights",
     "detail_strength",
     "refine",
@@ -60,7 +60,12 @@ _MARGIN = 24  # pixels of context around the revealed region for its extra steps
 
 
 def carry_weights(
-    prev: np.ndarray, cur: np.ndarray, flow_cur_to_prev: np.ndarray, flow_prev_to_cur: np.ndarray
+    prev: np.ndarray,
+    cur: np.ndarray,
+    flow_cur_to_prev: np.ndarray,
+    flow_prev_to_cur: np.ndarray,
+    *,
+    wrap_x: bool = False,
 ) -> tuple[np.ndarray, bool]:
     """How much of the previous dream each pixel of ``cur`` keeps, and whether ``cur`` starts a new shot.
 
@@ -68,31 +73,33 @@ def carry_weights(
         prev: previous source frame, uint8 RGB ``(H, W, 3)``.
         cur: current source frame, same shape.
         flow_cur_to_prev, flow_prev_to_cur: float32 ``(H, W, 2)`` in pixels.
+        wrap_x: the left and right edges are neighbours (equirect).
 
     Returns:
         ``(keep, cut)``: float32 ``(H, W)`` in [0, 1] (the consistency and photometric checks,
         eroded and blurred by :func:`~.occlusion.soften_mask`; zeros at a cut), and the cut decision
         (:func:`~.cuts.is_scene_cut`).
     """
-    consistent = consistency_mask(flow_cur_to_prev, flow_prev_to_cur)
+    consistent = consistency_mask(flow_cur_to_prev, flow_prev_to_cur, wrap_x=wrap_x)
     if is_scene_cut(prev, cur, flow_cur_to_prev, consistent):
         return np.zeros(cur.shape[:2], np.float32), True
-    carried = consistent & photometric_mask(prev, cur, flow_cur_to_prev, valid=consistent)
-    return soften_mask(carried), False
+    carried = consistent & photometric_mask(prev, cur, flow_cur_to_prev, valid=consistent, wrap_x=wrap_x)
+    return soften_mask(carried, wrap_x=wrap_x), False
 
 
-def carried_start(source: Tensor, prev_detail: Tensor, flow_cur_to_prev: np.ndarray, keep: Tensor, blend: float) -> Tensor:
-    """The image a carried frame starts from: ``source + blend * keep * warp(prev_detail)``, clamped to [0, 1].
+def carry_detail(
+    prev_detail: Tensor, flow_cur_to_prev: np.ndarray, keep: Tensor, blend: float, *, wrap_x: bool = False
+) -> Tensor:
+    """The detail a carried frame starts from (added to its source): ``blend * keep * warp(prev_detail)``.
 
     Args:
-        source: ``(1, 3, H, W)`` in [0, 1].
         prev_detail: the previous frame's dream minus its source, ``(1, 3, H, W)``.
         flow_cur_to_prev: float32 ``(H, W, 2)`` in pixels.
         keep: ``(1, 1, H, W)`` from :func:`carry_weights`.
         blend: the share of the detail carried (``--blend``).
+        wrap_x: the left and right edges are neighbours (equirect).
     """
-    carried = warp(prev_detail, flow_cur_to_prev, mode="bicubic")
-    return (source + blend * keep * carried).clamp(0, 1)
+    return blend * keep * warp(prev_detail, flow_cur_to_prev, wrap_x=wrap_x, mode="bicubic")
 
 
 def refine(dreamer: Dreamer, start: Tensor, keep: Tensor, *, refine_steps: int, frame_index: int) -> Tensor:
@@ -106,7 +113,7 @@ def refine(dreamer: Dreamer, start: Tensor, keep: Tensor, *, refine_steps: int, 
 
     Args:
         dreamer: the ``Dreamer``.
-        start: ``(1, 3, H, W)`` from :func:`carried_start`.
+        start: ``(1, 3, H, W)``: the source plus :func:`carry_detail`, clamped to [0, 1].
         keep: ``(1, 1, H, W)`` in [0, 1].
         refine_steps: ``--refine-steps``.
         frame_index: the frame's index (its random stream).

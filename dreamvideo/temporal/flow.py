@@ -95,6 +95,7 @@ def compute_flow(
     method: str = "farneback",
     scale: float = 0.5,
     params: Mapping[str, Any] | None = None,
+    wrap_x: bool = False,
 ) -> np.ndarray:
     """Compute the dense flow that samples ``dst`` for each pixel of ``src``.
 
@@ -110,6 +111,9 @@ def compute_flow(
             key by key. DIS keys: ``preset`` (``ultrafast``, ``fast``,
             ``medium``), ``finest_scale``, ``patch_size``, ``patch_stride``,
             ``gradient_descent_iterations``, ``variational_refinement_iterations``.
+        wrap_x: the left and right edges are neighbours (an equirect panorama): the
+            frames are padded with the other edge's columns before the flow is
+            computed, so motion across the seam is found; the padding is cut off.
 
     Returns:
         ``flow_src_to_dst``, float32 ``(H, W, 2)`` in pixels: ``dst`` sampled at
@@ -121,7 +125,7 @@ def compute_flow(
     """
     settings = _settings(method, scale, params)
     _check_pair(src, dst)
-    return _flow(_prepare(src, scale), _prepare(dst, scale), method, settings, src.shape[:2])
+    return _flow(_prepare(src, scale), _prepare(dst, scale), method, settings, src.shape[:2], wrap_x)
 
 
 def flow_pair(
@@ -131,13 +135,14 @@ def flow_pair(
     method: str = "farneback",
     scale: float = 0.5,
     params: Mapping[str, Any] | None = None,
+    wrap_x: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Compute the flow in both directions between consecutive frames.
 
     Args:
         prev: previous source frame, uint8 RGB ``(H, W, 3)`` or grey ``(H, W)``.
         cur: current source frame, same shape.
-        method, scale, params: as in :func:`compute_flow`.
+        method, scale, params, wrap_x: as in :func:`compute_flow`.
 
     Returns:
         ``(flow_cur_to_prev, flow_prev_to_cur)``, each float32 ``(H, W, 2)``.
@@ -147,8 +152,8 @@ def flow_pair(
     small_prev, small_cur = _prepare(prev, scale), _prepare(cur, scale)
     size = prev.shape[:2]
     return (
-        _flow(small_cur, small_prev, method, settings, size),
-        _flow(small_prev, small_cur, method, settings, size),
+        _flow(small_cur, small_prev, method, settings, size, wrap_x),
+        _flow(small_prev, small_cur, method, settings, size, wrap_x),
     )
 
 
@@ -174,7 +179,7 @@ class FlowWorkers:
     of scripts that use it light (``dreamvideo.cli`` included).
 
     Args:
-        method, scale, params: as in :func:`compute_flow`; checked here.
+        method, scale, params, wrap_x: as in :func:`compute_flow`; checked here.
         processes: worker processes; ``None`` for :func:`default_processes`,
             ``0`` to compute inline in :meth:`submit` (no pool).
 
@@ -191,6 +196,7 @@ class FlowWorkers:
         scale: float = 0.5,
         params: Mapping[str, Any] | None = None,
         processes: int | None = None,
+        wrap_x: bool = False,
     ) -> None:
         _settings(method, scale, params)
         if processes is None:
@@ -198,7 +204,7 @@ class FlowWorkers:
         if processes < 0:
             raise ConfigError(f"flow processes must be >= 0, got {processes}")
         self.processes = processes
-        self._kwargs = {"method": method, "scale": scale, "params": dict(params or {})}
+        self._kwargs = {"method": method, "scale": scale, "params": dict(params or {}), "wrap_x": wrap_x}
         self._closed = False
         self._pool: ProcessPoolExecutor | None = None
         if processes > 0:
@@ -289,8 +295,19 @@ def _prepare(frame: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _flow(
-    src: np.ndarray, dst: np.ndarray, method: str, settings: dict[str, Any], size: tuple[int, int]
+    src: np.ndarray,
+    dst: np.ndarray,
+    method: str,
+    settings: dict[str, Any],
+    size: tuple[int, int],
+    wrap_x: bool = False,
 ) -> np.ndarray:
+    pad = 0
+    if wrap_x:
+        # Enough of the other edge for the coarsest pyramid level's window to see across the seam.
+        pad = min(src.shape[1], max(16, src.shape[1] // 8))
+        src = cv2.copyMakeBorder(src, 0, 0, pad, pad, cv2.BORDER_WRAP)
+        dst = cv2.copyMakeBorder(dst, 0, 0, pad, pad, cv2.BORDER_WRAP)
     if method == "farneback":
         flow = cv2.calcOpticalFlowFarneback(src, dst, None, **settings)
     else:
@@ -299,6 +316,8 @@ def _flow(
             if key in settings:
                 getattr(dis, setter)(int(settings[key]))
         flow = dis.calc(src, dst, None)
+    if pad:
+        flow = flow[:, pad:-pad]
     h, w = size
     if flow.shape[:2] != (h, w):
         sy, sx = h / flow.shape[0], w / flow.shape[1]

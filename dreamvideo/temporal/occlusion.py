@@ -20,6 +20,8 @@ dream over them.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -49,7 +51,9 @@ _BLUR_SIGMA = 1.0  # luminance blur in pixels: compression noise and bilinear re
 _CONTRAST_WINDOW = 5
 
 
-def consistency_mask(flow_cur_to_prev: np.ndarray, flow_prev_to_cur: np.ndarray) -> np.ndarray:
+def consistency_mask(
+    flow_cur_to_prev: np.ndarray, flow_prev_to_cur: np.ndarray, *, wrap_x: bool = False
+) -> np.ndarray:
     """Mark the pixels whose backward flow the forward flow undoes.
 
     With ``b = flow_cur_to_prev`` and ``f = flow_prev_to_cur`` sampled
@@ -61,6 +65,8 @@ def consistency_mask(flow_cur_to_prev: np.ndarray, flow_prev_to_cur: np.ndarray)
     Args:
         flow_cur_to_prev: float32 ``(H, W, 2)`` in pixels.
         flow_prev_to_cur: float32 ``(H, W, 2)`` in pixels.
+        wrap_x: the left and right edges are neighbours (equirect): ``f`` is sampled
+            across the seam, and leaving the frame sideways is not leaving it.
 
     Returns:
         bool ``(H, W)`` on the current frame's grid, True where the previous
@@ -71,7 +77,7 @@ def consistency_mask(flow_cur_to_prev: np.ndarray, flow_prev_to_cur: np.ndarray)
     if b.ndim != 3 or b.shape[2] != 2 or f_shape != b.shape:
         raise ValueError(f"expected two flows of one shape (H, W, 2), got {b.shape} and {f_shape}")
     h, w = b.shape[:2]
-    f = warp_array(np.asarray(flow_prev_to_cur, dtype=np.float32), b)
+    f = warp_array(np.asarray(flow_prev_to_cur, dtype=np.float32), b, wrap_x=wrap_x)
     bx, by, fx, fy = b[..., 0], b[..., 1], f[..., 0], f[..., 1]
     lhs = np.square(fx + bx) + np.square(fy + by)
     rhs = 0.01 * (fx * fx + fy * fy + bx * bx + by * by) + 0.5
@@ -79,11 +85,13 @@ def consistency_mask(flow_cur_to_prev: np.ndarray, flow_prev_to_cur: np.ndarray)
     y = np.arange(h, dtype=np.float32)[:, None] + by
     # Pixel extent, not centres: else a still frame's -0.01 px of flow noise
     # at the left edge would count as coming from outside.
-    inside = (x >= -0.5) & (x <= w - 0.5) & (y >= -0.5) & (y <= h - 0.5)
+    inside = (y >= -0.5) & (y <= h - 0.5)
+    if not wrap_x:
+        inside &= (x >= -0.5) & (x <= w - 0.5)
     return (lhs < rhs) & inside
 
 
-def soften_mask(mask: np.ndarray, *, erode: int = 2, sigma: float = 1.5) -> np.ndarray:
+def soften_mask(mask: np.ndarray, *, erode: int = 2, sigma: float = 1.5, wrap_x: bool = False) -> np.ndarray:
     """Turn a consistency mask into blending weights.
 
     The mask is eroded, because flow is least reliable right next to an
@@ -94,17 +102,24 @@ def soften_mask(mask: np.ndarray, *, erode: int = 2, sigma: float = 1.5) -> np.n
         mask: bool ``(H, W)`` from :func:`consistency_mask`.
         erode: erosion radius in pixels, 0 for none.
         sigma: Gaussian blur sigma in pixels, 0 for none.
+        wrap_x: erode and blur across the seam (equirect).
 
     Returns:
         float32 ``(H, W)`` in [0, 1], 1 where the previous frame's content
         can be carried over.
     """
     weights = mask.astype(np.float32)
+    pad = 0
+    if wrap_x:
+        pad = min(mask.shape[1], erode + math.ceil(4 * sigma) + 1)
+        weights = cv2.copyMakeBorder(weights, 0, 0, pad, pad, cv2.BORDER_WRAP)
     if erode > 0:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode + 1, 2 * erode + 1))
         weights = cv2.erode(weights, kernel)
     if sigma > 0:
         weights = cv2.GaussianBlur(weights, (0, 0), sigma)
+    if pad:
+        weights = np.ascontiguousarray(weights[:, pad:-pad])
     return weights
 
 
@@ -114,19 +129,20 @@ def blend_mask(
     *,
     erode: int = 2,
     sigma: float = 1.5,
+    wrap_x: bool = False,
 ) -> np.ndarray:
     """:func:`consistency_mask` then :func:`soften_mask`.
 
     Args:
         flow_cur_to_prev: float32 ``(H, W, 2)`` in pixels.
         flow_prev_to_cur: float32 ``(H, W, 2)`` in pixels.
-        erode, sigma: as in :func:`soften_mask`.
+        erode, sigma, wrap_x: as in :func:`soften_mask`.
 
     Returns:
         float32 ``(H, W)`` in [0, 1] on the current frame's grid.
     """
-    mask = consistency_mask(flow_cur_to_prev, flow_prev_to_cur)
-    return soften_mask(mask, erode=erode, sigma=sigma)
+    mask = consistency_mask(flow_cur_to_prev, flow_prev_to_cur, wrap_x=wrap_x)
+    return soften_mask(mask, erode=erode, sigma=sigma, wrap_x=wrap_x)
 
 
 def luminance(frame: np.ndarray, *, sigma: float = _BLUR_SIGMA) -> np.ndarray:
@@ -171,6 +187,7 @@ def photometric_mask(
     valid: np.ndarray | None = None,
     tolerance: float = PHOTOMETRIC_TOLERANCE,
     contrast_factor: float = CONTRAST_FACTOR,
+    wrap_x: bool = False,
 ) -> np.ndarray:
     """Mark the pixels of ``cur`` that the previous source, warped along the flow, reproduces.
 
@@ -189,6 +206,7 @@ def photometric_mask(
             consistency mask); None for all.
         tolerance: grey levels (0-255) always allowed.
         contrast_factor: times the local contrast, allowed on top.
+        wrap_x: the left and right edges are neighbours (equirect).
 
     Returns:
         bool ``(H, W)`` on the current frame's grid, True where the sources agree.
@@ -196,7 +214,7 @@ def photometric_mask(
     if prev.shape != cur.shape:
         raise ValueError(f"expected two frames of one shape, got {prev.shape} and {cur.shape}")
     grey = luminance(cur)
-    warped = match_exposure(grey, warp_array(luminance(prev), flow_cur_to_prev), valid)
+    warped = match_exposure(grey, warp_array(luminance(prev), flow_cur_to_prev, wrap_x=wrap_x), valid)
     window = (_CONTRAST_WINDOW, _CONTRAST_WINDOW)
     mean = cv2.blur(grey, window)
     contrast = np.sqrt(np.maximum(cv2.blur(grey * grey, window) - mean * mean, 0))
@@ -204,7 +222,12 @@ def photometric_mask(
 
 
 def carry_mask(
-    prev: np.ndarray, cur: np.ndarray, flow_cur_to_prev: np.ndarray, flow_prev_to_cur: np.ndarray
+    prev: np.ndarray,
+    cur: np.ndarray,
+    flow_cur_to_prev: np.ndarray,
+    flow_prev_to_cur: np.ndarray,
+    *,
+    wrap_x: bool = False,
 ) -> np.ndarray:
     """The pixels whose previous dream may be carried: consistent flow *and* matching sources.
 
@@ -212,9 +235,10 @@ def carry_mask(
         prev: previous source frame, uint8 RGB ``(H, W, 3)``.
         cur: current source frame, same shape.
         flow_cur_to_prev, flow_prev_to_cur: float32 ``(H, W, 2)`` in pixels.
+        wrap_x: the left and right edges are neighbours (equirect).
 
     Returns:
         bool ``(H, W)``: :func:`consistency_mask` and :func:`photometric_mask`.
     """
-    consistent = consistency_mask(flow_cur_to_prev, flow_prev_to_cur)
-    return consistent & photometric_mask(prev, cur, flow_cur_to_prev, valid=consistent)
+    consistent = consistency_mask(flow_cur_to_prev, flow_prev_to_cur, wrap_x=wrap_x)
+    return consistent & photometric_mask(prev, cur, flow_cur_to_prev, valid=consistent, wrap_x=wrap_x)

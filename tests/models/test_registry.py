@@ -21,7 +21,7 @@ from dreamvideo.models import (
 from dreamvideo.models.registry import IMAGENET_MEAN, IMAGENET_STD, layer_modules
 
 MODELS = list_models()
-TORCHVISION = [name for name in MODELS if name != "efficientnet-lite0"]
+TORCHVISION = [name for name in MODELS if not name.startswith("efficientnet-")]
 
 
 def normalize(spec: ModelSpec, x: torch.Tensor) -> torch.Tensor:
@@ -33,7 +33,10 @@ def normalize(spec: ModelSpec, x: torch.Tensor) -> torch.Tensor:
 def test_list_models() -> None:
     assert DEFAULT_MODEL == "efficientnet-lite0"
     assert MODELS[0] == DEFAULT_MODEL
-    assert set(MODELS) == {"efficientnet-lite0", "googlenet", "inception_v3", "vgg16", "vgg19", "resnet50"}
+    assert set(MODELS) == {
+        "efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2",
+        "googlenet", "inception_v3", "vgg16", "vgg19", "resnet50",
+    }
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -144,3 +147,22 @@ def test_unknown_model(lookup) -> None:
         lookup("alexnet")
     assert info.value.hint is not None
     assert "googlenet" in info.value.hint and "efficientnet-lite0" in info.value.hint
+
+
+@pytest.mark.parametrize("name", TORCHVISION)
+def test_pinned_weights_are_torchvisions_imagenet1k_v1(name: str) -> None:
+    """The registry writes the torchvision weights out (to avoid importing torchvision.models): they must match."""
+    weights = torchvision.models.get_model_weights(name)["IMAGENET1K_V1"]
+    source = get_spec(name).weights
+    assert (source.url, source.file_name) == (weights.url, weights.url.rsplit("/", 1)[-1])
+    assert f"{type(weights).__name__}.IMAGENET1K_V1" in source.description
+
+
+def test_default_model_does_not_import_torchvision() -> None:
+    """Start-up time: torchvision's model definitions (~1 s) are imported only for the models that use them."""
+    import subprocess
+    import sys
+
+    code = "import sys, dreamvideo.pipeline; print('torchvision' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

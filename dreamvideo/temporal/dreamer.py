@@ -1,0 +1,133 @@
+"""The temporal dreamer: consecutive frames of one clip, the dream carried along the optical flow.
+
+Each frame after the first starts from the previous frame's dream detail
+(dream − source), warped onto it along ``flow_cur_to_prev`` and kept where the
+flow is consistent and the warped previous source matches this one
+(:mod:`.carry`); pixels not carried get the first frame's full step budget, the
+dream is held at its shot's first-frame strength, and a scene cut restarts it.
+
+The carried state (:class:`TemporalState`) can be taken out and handed to
+another dreamer: from the pre-roll of a chunk to its first written frame, or
+from one eye of a stereo frame to the other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..config import VideoSettings
+from ..dream import Dreamer, image_to_tensor, tensor_to_image
+from ..io.decode import Frame
+from .carry import cap_strength, carry_detail, carry_weights, detail_strength, refine
+
+__all__ = ["TemporalDreamer", "TemporalState"]
+
+
+@dataclass
+class TemporalState:
+    """What a frame hands to the next.
+
+    Attributes:
+        prev_source: the previous source frame, ``uint8 (H, W, 3)`` RGB, or None before the first.
+        prev_detail: the previous dream detail (dream − source), ``float32 (1, 3, H, W)`` on the
+            dreamer's device, or None before the first frame (and always with ``--flow none``).
+        prev_index: the previous frame's source index, or None.
+        shot_strength: the dream strength (mean ``|dream - source|``, [0, 1] scale) of the
+            current shot's first, fully dreamed frame: carried frames are held at most this strong.
+    """
+
+    prev_source: np.ndarray | None = None
+    prev_detail: torch.Tensor | None = None
+    prev_index: int | None = None
+    shot_strength: float = 0.0
+
+
+class TemporalDreamer:
+    """Dreams consecutive frames of one clip, carrying the dream along the optical flow.
+
+    Args:
+        dreamer: the ``Dreamer`` (model, objective, ascent settings).
+        video: blend, refine steps and whether flow is used (``flow == "none"``: independent frames).
+        dtype: the host sample type of the dreamed frames returned: ``uint8`` (rounded)
+            or ``float32`` in [0, 1] (for 16-bit output).
+        state: carried state to start from (see ``state``/``load_state``).
+    """
+
+    def __init__(
+        self,
+        dreamer: Dreamer,
+        video: VideoSettings,
+        *,
+        dtype: type = np.uint8,
+        state: TemporalState | None = None,
+    ) -> None:
+        self.dreamer = dreamer
+        self.video = video
+        self.dtype = dtype
+        self._state = TemporalState() if state is None else state
+        self._keep: torch.Tensor | None = None  # this frame's carry weights (1, 1, H, W), set by ``carried``
+
+    def state(self) -> TemporalState:
+        """The state the next frame would start from (shared, not copied: tensors are not changed in place)."""
+        return dataclasses.replace(self._state)
+
+    def load_state(self, state: TemporalState) -> None:
+        """Continue from ``state``, e.g. another dreamer's after its pre-roll."""
+        self._state = dataclasses.replace(state)
+
+    def __call__(self, frame: Frame, flows: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, bool]:
+        """Dream one frame.
+
+        Args:
+            frame: the decoded frame (``image`` uint8 ``(H, W, 3)`` RGB).
+            flows: ``(flow_cur_to_prev, flow_prev_to_cur)`` between the previous source frame
+                and this one, or None for the first frame or with ``--flow none``.
+
+        Returns:
+            The dreamed frame, ``(H, W, 3)`` RGB in ``dtype``, and whether a scene cut restarted
+            the dream here.
+        """
+        source = image_to_tensor(frame.image, self.dreamer.device)
+        carried, cut = self.carried(frame, source, flows)
+        dreamed = self.dream(source, carried, frame.index)
+        strength = self._state.shot_strength
+        if carried is None:
+            strength = detail_strength(dreamed, source)
+        else:
+            dreamed = cap_strength(dreamed, source, strength)
+        if self.video.flow != "none":
+            self._state = TemporalState(frame.image, dreamed - source, frame.index, strength)
+        return tensor_to_image(dreamed, dtype=self.dtype), cut
+
+    def carried(
+        self, frame: Frame, source: torch.Tensor, flows: tuple[np.ndarray, np.ndarray] | None
+    ) -> tuple[torch.Tensor | None, bool]:
+        """The previous dream detail this frame starts from, and whether the frame is a scene cut.
+
+        Returns:
+            ``blend · keep · warp(previous detail, flow_cur_to_prev)``, ``(1, 3, H, W)``, or
+            None for a first frame, a cut, or a run without flow (``keep``: see
+            :func:`~.carry.carry_weights`; kept for :meth:`dream`).
+        """
+        state = self._state
+        if flows is None or state.prev_detail is None or self.video.blend <= 0:
+            return None, False
+        flow_cur_to_prev, flow_prev_to_cur = flows
+        wrap_x = self.dreamer.projection.wraps_x  # a 360° frame's seam: its edges are neighbours
+        keep, cut = carry_weights(state.prev_source, frame.image, flow_cur_to_prev, flow_prev_to_cur, wrap_x=wrap_x)
+        if cut:
+            return None, True
+        self._keep = torch.from_numpy(keep).to(source.device)[None, None]
+        return carry_detail(state.prev_detail, flow_cur_to_prev, self._keep, self.video.blend, wrap_x=wrap_x), False
+
+    def dream(self, source: torch.Tensor, carried: torch.Tensor | None, frame_index: int) -> torch.Tensor:
+        """Dream ``source`` ``(1, 3, H, W)`` from its carried detail: :func:`~.carry.refine` when something
+        was carried, ``--steps`` for a fresh start. Subclasses dream differently (stereo eyes)."""
+        if carried is None:
+            return self.dreamer.dream(source, frame_index=frame_index)
+        start = (source + carried).clamp(0, 1)
+        return refine(self.dreamer, start, self._keep, refine_steps=self.video.refine_steps, frame_index=frame_index)

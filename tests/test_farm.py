@@ -1,0 +1,254 @@
+"""Render farms: the chunk planner, an OpenJD job bundle run by openjd-cli, the Ray runner on a local instance.
+
+The bundle is checked with ``openjd check`` and run end to end with
+``openjd run … --step Assemble --run-dependencies`` (real subprocesses); the
+Ray runner starts a real local Ray instance, and one of its tasks fails once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dreamvideo.cli import main
+from dreamvideo.config import DreamSettings, FrameRange, VideoSettings
+from dreamvideo.errors import ConfigError
+from dreamvideo.farm.plan import chunk_progress, format_progress, parse_frame_ranges, plan_chunks, render_argv
+from dreamvideo.io.sequence import frame_path, read_frame
+
+from .io.conftest import ffprobe, make_clip, needs_ffmpeg
+
+pytestmark = needs_ffmpeg
+
+REPO = Path(__file__).resolve().parents[1]
+FAST = ["--octaves", "1", "--steps", "1", "--refine-steps", "1"]
+# Subprocesses (openjd, Ray workers) import this tree, on 2 shared cores.
+ENV = {
+    **os.environ,
+    "OMP_NUM_THREADS": "1",
+    "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
+}
+
+
+def cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main([*map(str, argv)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def video_frames(path: Path) -> int:
+    info = ffprobe(path, "-count_frames", "-select_streams", "v:0", "-show_streams")
+    return int(info["streams"][0]["nb_read_frames"])
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("farm") / "clip.mp4", frames=16, gop=8)
+
+
+# ---------------------------------------------------------------------------
+# the planner
+
+
+def test_plan_chunks_ranges_and_preroll():
+    chunks = plan_chunks(FrameRange(3, 12), 4, preroll=8)
+    assert [str(c) for c in chunks] == ["3-6", "7-10", "11-12"]
+    assert [c.decode_from for c in chunks] == [0, 0, 3]
+    assert [c.number for c in chunks] == [0, 1, 2]
+    two = plan_chunks(parse_frame_ranges("0-4,10-11"), 3, preroll=2)
+    assert [str(c) for c in two] == ["0-2", "3-4", "10-11"]
+    argv = render_argv("in.mp4", "DIR", str(chunks[1]), preroll=8, bit_depth=16, options=["--steps", "3"])
+    assert argv == ["render", "in.mp4", "--frames", "7-10", "--out", "DIR", "--preroll", "8",
+                    "--bit-depth", "16", "--steps", "3"]
+
+
+@pytest.mark.parametrize("text, message", [("5-2", "bad frame range"), ("0-9,5-12", "overlap"), ("x", "bad frame")])
+def test_bad_ranges_are_refused(text, message):
+    with pytest.raises(ConfigError, match=message):
+        plan_chunks(parse_frame_ranges(text), 4, preroll=8)
+
+
+def test_progress_view(capsys, tmp_path, clip):
+    out = tmp_path / "frames"
+    assert cli(capsys, "render", clip, "--frames", "0-5", "--out", out, "--quiet", *FAST)[0] == 0
+    chunks = plan_chunks(FrameRange(0, 11), 4, preroll=8)
+    progress = chunk_progress(out, chunks)
+    assert [p.done for p in progress] == [4, 2, 0] and [p.complete for p in progress] == [True, False, False]
+    code, stdout, _ = cli(capsys, "farm", "status", out, "--frames", "0-11", "--chunk", "4")
+    assert code == 0 and stdout == format_progress(progress) + "\n"
+    assert stdout.splitlines()[-1] == "1/3 chunks done, 6/12 frames"
+
+
+# ---------------------------------------------------------------------------
+# OpenJD
+
+
+# openjd-cli from the test extra: beside this interpreter, or on PATH.
+OPENJD = next((str(p) for p in (Path(sys.executable).parent / "openjd",) if p.exists()), shutil.which("openjd"))
+needs_openjd = pytest.mark.skipif(OPENJD is None, reason="needs openjd-cli (the test extra)")
+
+
+def openjd(*argv) -> subprocess.CompletedProcess:
+    return subprocess.run([OPENJD, *map(str, argv)], capture_output=True, text=True, env=ENV, timeout=300)
+
+
+@needs_openjd
+def test_openjd_bundle_checks_and_runs(capsys, tmp_path, clip):
+    bundle = tmp_path / "bundle"
+    code, stdout, err = cli(capsys, "farm", "openjd", clip, tmp_path / "film.mp4", "--frames", "2-9", "--chunk", "4",
+                            "--bundle", bundle, "--preroll", "3", "--layers", "blocks.8", *FAST)
+    assert code == 0, err
+    template = (bundle / "template.yaml").read_text()
+    assert "jobtemplate-2023-09" in template and "TASK_CHUNKING" in template
+    for parameter in ("Input", "Output", "Frames", "Layers", "Octaves", "Steps", "RefineSteps"):
+        assert f'name: "{parameter}"' in template
+    assert 'default: "2-9"' in template and 'default: "blocks.8"' in template
+
+    checked = openjd("check", bundle / "template.yaml")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    film = tmp_path / "film.mp4"
+    ran = openjd("run", bundle / "template.yaml", "--step", "Assemble", "--run-dependencies",
+                 "-p", f"Input={clip}", "-p", f"Output={film}", "-p", f"Python={sys.executable}")
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    assert ran.stdout.count("rendered ") == 2  # tasks 2-5 and 6-9
+    assert video_frames(film) == 8
+    frames = bundle / "frames"
+    assert sorted(int(p.stem[6:]) for p in frames.glob("frame_*.png")) == list(range(2, 10))
+
+
+@needs_openjd
+def test_openjd_path_defaults_are_relative_to_the_bundle(capsys, tmp_path, clip):
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    inside = bundle / "media" / "clip.mp4"
+    inside.parent.mkdir()
+    inside.write_bytes(clip.read_bytes())
+    code, _, err = cli(capsys, "farm", "openjd", inside, bundle / "film.mp4", "--frames", "0-3", "--chunk", "2",
+                       "--bundle", bundle)
+    assert code == 0, err
+    template = (bundle / "template.yaml").read_text()
+    assert 'default: "media/clip.mp4"' in template and 'default: "film.mp4"' in template
+    assert openjd("check", bundle / "template.yaml").returncode == 0
+
+
+def test_openjd_bad_input(capsys, tmp_path, clip):
+    for argv, message in (
+        (["--frames", "9-3", "--chunk", "4"], "bad frame range"),
+        (["--frames", "0-9", "--chunk", "0"], "--chunk"),
+        (["--chunk", "4"], "--frames"),
+    ):
+        code, _, err = cli(capsys, "farm", "openjd", clip, tmp_path / "f.mp4", "--bundle", tmp_path / "b", *argv)
+        assert code == 2 and [line for line in err.splitlines() if line.startswith("error:")], err
+        assert message in err
+    assert not (tmp_path / "b").exists()
+
+
+# ---------------------------------------------------------------------------
+# Ray
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             runtime_env={"env_vars": {"PYTHONPATH": ENV["PYTHONPATH"], "OMP_NUM_THREADS": "1"}})
+    yield ray
+    ray.shutdown()
+
+
+def fail_once(marker: str):
+    """A Ray task: render the chunk, but fail the first time it is tried for chunk 1."""
+
+    def task(source, work, chunk, dream, video, bit_depth):
+        from dreamvideo.farm.ray_runner import render_chunk
+
+        if chunk.number == 1 and not os.path.exists(marker):
+            open(marker, "w").close()
+            raise RuntimeError("this worker failed (made to, once)")
+        return render_chunk(source, work, chunk, dream, video, bit_depth)
+
+    return task
+
+
+def test_ray_runner_retries_a_failed_chunk_and_assembles(capsys, tmp_path, clip, ray_instance):
+    from dreamvideo.errors import MediaError
+    from dreamvideo.farm.ray_runner import run_on_ray
+
+    film = tmp_path / "film.mp4"
+    settings = dict(dream=DreamSettings(octaves=1, steps=1), video=VideoSettings(refine_steps=1, quiet=True))
+    # without retries the failure ends the job: one error, no film, the other chunks' frames kept
+    with pytest.raises(MediaError, match=r"1 of 3 chunks failed after 1 tries; chunk 1 \(4-7\)"):
+        run_on_ray(str(clip), str(film), chunk=4, frames="0-11", preroll=3, retries=0,
+                   task=fail_once(str(tmp_path / "failed-before")), **settings)
+    assert not film.exists()
+    assert [p.done for p in chunk_progress(tmp_path / "film.frames", plan_chunks(FrameRange(0, 11), 4, preroll=3))] == [
+        4, 0, 4]
+
+    marker = tmp_path / "failed-once"
+    result = run_on_ray(
+        str(clip), str(film), chunk=4, frames="0-11", preroll=3,
+        dream=DreamSettings(octaves=1, steps=1), video=VideoSettings(refine_steps=1),
+        task=fail_once(str(marker)),
+    )
+    assert marker.exists()  # chunk 1 failed once, was retried, and its frames are there
+    assert (result.frames, result.chunks) == (12, 3) and result.work == tmp_path / "film.frames"
+    assert video_frames(film) == 12
+    err = capsys.readouterr().err
+    assert "3/3 chunks done, 12/12 frames" in err
+
+    # the CLI: the same job resumes (nothing left to render) and assembles again
+    code, stdout, err = cli(capsys, "farm", "ray", clip, film, "--frames", "0-11", "--chunk", "4", "--preroll", "3",
+                            *FAST)
+    assert code == 0, err
+    assert "assembled 12 frames from 3 chunks" in stdout
+    again = read_frame(tmp_path / "film.frames", 5).image
+    assert np.array_equal(again, read_frame(result.work, 5).image)
+
+
+def test_ray_runner_bad_input(capsys, tmp_path, clip):
+    code, _, err = cli(capsys, "farm", "ray", clip, tmp_path / "f.mp4", "--chunk", "0", *FAST)
+    assert code == 2 and "--chunk" in err
+    code, _, err = cli(capsys, "farm", "ray", tmp_path / "missing.mp4", tmp_path / "f.mp4", "--chunk", "4")
+    assert code == 2 and "no such file" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def on_gpu(source, work, chunk, dream, video, bit_depth):
+    """A Ray task that checks Ray gave it a GPU, then renders its chunk there."""
+    import ray
+    import torch
+
+    from dreamvideo.farm.ray_runner import render_chunk
+
+    assert ray.get_gpu_ids() and torch.cuda.is_available(), "the task got no GPU"
+    return render_chunk(source, work, chunk, dream, video, bit_depth)
+
+
+@pytest.mark.gpu
+def test_ray_runner_gives_each_chunk_a_gpu(tmp_path, clip):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    ray = pytest.importorskip("ray")
+    from dreamvideo.farm.ray_runner import run_on_ray
+
+    if ray.is_initialized():
+        ray.shutdown()  # the CPU-only instance of the other tests
+    ray.init(include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             runtime_env={"env_vars": {"PYTHONPATH": ENV["PYTHONPATH"]}})
+    try:
+        result = run_on_ray(
+            str(clip), str(tmp_path / "film.mp4"), chunk=4, frames="0-7", preroll=2,
+            dream=DreamSettings(octaves=1, steps=1, device="cuda"), video=VideoSettings(refine_steps=1),
+            task=on_gpu,
+        )
+    finally:
+        ray.shutdown()
+    assert result.frames == 8 and video_frames(tmp_path / "film.mp4") == 8
