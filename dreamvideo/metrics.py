@@ -28,10 +28,9 @@ from __future__ import annotations
 import math
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 import cv2
@@ -41,12 +40,12 @@ import torch
 from .errors import ConfigError
 from .io import open_video, write_image
 from .panorama.metadata import read_spherical
-from .temporal.flow import FlowWorkers
+from .temporal.flow import METRIC_FARNEBACK_PARAMS, FlowWorkers
 from .temporal.occlusion import consistency_mask
 from .temporal.warp import warp
 
 __all__ = [
-    "METRIC_FLOW_PARAMS",
+    "METRIC_FARNEBACK_PARAMS",
     "MetricsReport",
     "look_correlation",
     "warp_errors",
@@ -58,20 +57,6 @@ __all__ = [
     "pole_views",
     "seam_ratio",
 ]
-
-# Fixed by DESIGN.md so that figures from different runs and machines compare.
-METRIC_FLOW_PARAMS: Mapping[str, Any] = MappingProxyType(
-    {
-        "pyr_scale": 0.5,
-        "levels": 4,
-        "winsize": 21,
-        "iterations": 3,
-        "poly_n": 5,
-        "poly_sigma": 1.2,
-        "flags": 0,
-    }
-)
-
 
 @dataclass
 class MetricsReport:
@@ -150,7 +135,7 @@ def compare(
     per_frame: list[dict[str, float]] = []
     panorama: list[tuple[float, float, float, float]] = []
     with FlowWorkers(
-        method="farneback", scale=1.0, params=METRIC_FLOW_PARAMS, processes=processes
+        method="farneback", scale=1.0, params=METRIC_FARNEBACK_PARAMS, processes=processes
     ) as workers:
         # A bounded window of flow futures keeps the workers busy and memory flat.
         window = 2 * max(1, workers.processes)

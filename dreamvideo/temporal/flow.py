@@ -24,7 +24,8 @@ from ..errors import ConfigError
 
 __all__ = [
     "FLOW_METHODS",
-    "FARNEBACK_PARAMS",
+    "PIPELINE_FARNEBACK_PARAMS",
+    "METRIC_FARNEBACK_PARAMS",
     "DIS_PARAMS",
     "compute_flow",
     "flow_pair",
@@ -34,10 +35,13 @@ __all__ = [
 
 FLOW_METHODS = ("farneback", "dis")
 
-# winsize 21 and poly_sigma 1.1 (OpenCV's advice for poly_n 5) had the lowest
-# end-point error of winsize 13-21, poly_sigma 1.1-1.2 at half size. More than
-# 4 levels is never used at 1080p and below: OpenCV drops levels under 32 px.
-FARNEBACK_PARAMS: Mapping[str, Any] = MappingProxyType(
+# Two Farneback settings, one per purpose; they differ only in poly_sigma.
+#
+# The pipeline's (the default of every function here), tuned: winsize 21 and poly_sigma 1.1
+# (OpenCV's advice for poly_n 5) had the lowest end-point error of winsize 13-21, poly_sigma
+# 1.1-1.2 at half size. More than 4 levels is never used at 1080p and below: OpenCV drops
+# levels under 32 px.
+PIPELINE_FARNEBACK_PARAMS: Mapping[str, Any] = MappingProxyType(
     {
         "pyr_scale": 0.5,
         "levels": 4,
@@ -45,6 +49,20 @@ FARNEBACK_PARAMS: Mapping[str, Any] = MappingProxyType(
         "iterations": 3,
         "poly_n": 5,
         "poly_sigma": 1.1,
+        "flags": 0,
+    }
+)
+
+# The metrics' (warp error, ``dreamvideo metrics``), fixed by the founders' DESIGN.md (Metrics)
+# so that figures from different runs and machines compare: never tune these.
+METRIC_FARNEBACK_PARAMS: Mapping[str, Any] = MappingProxyType(
+    {
+        "pyr_scale": 0.5,
+        "levels": 4,
+        "winsize": 21,
+        "iterations": 3,
+        "poly_n": 5,
+        "poly_sigma": 1.2,
         "flags": 0,
     }
 )
@@ -66,8 +84,8 @@ _DIS_SETTERS = {
     "gradient_descent_iterations": "setGradientDescentIterations",
     "variational_refinement_iterations": "setVariationalRefinementIterations",
 }
-_DEFAULTS = {"farneback": FARNEBACK_PARAMS, "dis": DIS_PARAMS}
-_KNOWN = {"farneback": tuple(FARNEBACK_PARAMS), "dis": ("preset", *_DIS_SETTERS)}
+_DEFAULTS = {"farneback": PIPELINE_FARNEBACK_PARAMS, "dis": DIS_PARAMS}
+_KNOWN = {"farneback": tuple(PIPELINE_FARNEBACK_PARAMS), "dis": ("preset", *_DIS_SETTERS)}
 
 
 def compute_flow(
@@ -89,7 +107,7 @@ def compute_flow(
         dst: frame the flow points into, same shape as ``src``.
         method: one of :data:`FLOW_METHODS`.
         scale: resolution factor in ``(0, 1]`` for the computation.
-        params: overrides of :data:`FARNEBACK_PARAMS` or :data:`DIS_PARAMS`,
+        params: overrides of :data:`PIPELINE_FARNEBACK_PARAMS` or :data:`DIS_PARAMS`,
             key by key. DIS keys: ``preset`` (``ultrafast``, ``fast``,
             ``medium``), ``finest_scale``, ``patch_size``, ``patch_stride``,
             ``gradient_descent_iterations``, ``variational_refinement_iterations``.
