@@ -132,7 +132,7 @@ def metrics(args: Namespace) -> int:
         from ..io import check_output_path
 
         check_output_path(args.source, args.plot)
-    report = compare_files(args.source, args.dreamed, **decoded)
+    report = compare_files(args.source, args.dreamed, projection=args.projection, **decoded)
     if args.plot:
         plot_warp_error(report, args.plot)
     if args.json:
@@ -144,6 +144,10 @@ def metrics(args: Namespace) -> int:
             "mean |change| of a frame against the previous one warped along the flow, 0-255 RGB: lower is steadier)"
         )
         print(f"strength          {report.strength:.3f}  (mean |dream - source|, 0-255 RGB: higher is a stronger dream)")
+        if report.panorama is not None:
+            pano = report.panorama
+            print(f"seam ratio        {pano['seam_ratio']:.3f}  (source itself: {pano['source_seam_ratio']:.3f})")
+            print(f"pole streaks      zenith {pano['pole_streak_zenith']:.3f}  nadir {pano['pole_streak_nadir']:.3f}")
     return 0
 
 

@@ -25,7 +25,8 @@ from ..errors import ConfigError
 
 __all__ = [
     "FLOW_METHODS",
-    "FARNEBACK_PARAMS",
+    "PIPELINE_FARNEBACK_PARAMS",
+    "METRIC_FARNEBACK_PARAMS",
     "DIS_PARAMS",
     "compute_flow",
     "flow_pair",
@@ -35,10 +36,13 @@ __all__ = [
 
 FLOW_METHODS = ("farneback", "dis")
 
-# winsize 21 and poly_sigma 1.1 (OpenCV's advice for poly_n 5) had the lowest
-# end-point error of winsize 13-21, poly_sigma 1.1-1.2 at half size. More than
-# 4 levels is never used at 1080p and below: OpenCV drops levels under 32 px.
-FARNEBACK_PARAMS: Mapping[str, Any] = MappingProxyType(
+# Two Farneback settings, one per purpose; they differ only in poly_sigma.
+#
+# The pipeline's (the default of every function here), tuned: winsize 21 and poly_sigma 1.1
+# (OpenCV's advice for poly_n 5) had the lowest end-point error of winsize 13-21, poly_sigma
+# 1.1-1.2 at half size. More than 4 levels is never used at 1080p and below: OpenCV drops
+# levels under 32 px.
+PIPELINE_FARNEBACK_PARAMS: Mapping[str, Any] = MappingProxyType(
     {
         "pyr_scale": 0.5,
         "levels": 4,
@@ -46,6 +50,20 @@ FARNEBACK_PARAMS: Mapping[str, Any] = MappingProxyType(
         "iterations": 3,
         "poly_n": 5,
         "poly_sigma": 1.1,
+        "flags": 0,
+    }
+)
+
+# The metrics' (warp error, ``dreamvideo metrics``), fixed by the founders' DESIGN.md (Metrics)
+# so that figures from different runs and machines compare: never tune these.
+METRIC_FARNEBACK_PARAMS: Mapping[str, Any] = MappingProxyType(
+    {
+        "pyr_scale": 0.5,
+        "levels": 4,
+        "winsize": 21,
+        "iterations": 3,
+        "poly_n": 5,
+        "poly_sigma": 1.2,
         "flags": 0,
     }
 )
@@ -67,8 +85,8 @@ _DIS_SETTERS = {
     "gradient_descent_iterations": "setGradientDescentIterations",
     "variational_refinement_iterations": "setVariationalRefinementIterations",
 }
-_DEFAULTS = {"farneback": FARNEBACK_PARAMS, "dis": DIS_PARAMS}
-_KNOWN = {"farneback": tuple(FARNEBACK_PARAMS), "dis": ("preset", *_DIS_SETTERS)}
+_DEFAULTS = {"farneback": PIPELINE_FARNEBACK_PARAMS, "dis": DIS_PARAMS}
+_KNOWN = {"farneback": tuple(PIPELINE_FARNEBACK_PARAMS), "dis": ("preset", *_DIS_SETTERS)}
 
 
 def compute_flow(
@@ -78,6 +96,7 @@ def compute_flow(
     method: str = "farneback",
     scale: float = 0.5,
     params: Mapping[str, Any] | None = None,
+    wrap_x: bool = False,
 ) -> np.ndarray:
     """Compute the dense flow that samples ``dst`` for each pixel of ``src``.
 
@@ -89,10 +108,13 @@ def compute_flow(
         dst: frame the flow points into, same shape as ``src``.
         method: one of :data:`FLOW_METHODS`.
         scale: resolution factor in ``(0, 1]`` for the computation.
-        params: overrides of :data:`FARNEBACK_PARAMS` or :data:`DIS_PARAMS`,
+        params: overrides of :data:`PIPELINE_FARNEBACK_PARAMS` or :data:`DIS_PARAMS`,
             key by key. DIS keys: ``preset`` (``ultrafast``, ``fast``,
             ``medium``), ``finest_scale``, ``patch_size``, ``patch_stride``,
             ``gradient_descent_iterations``, ``variational_refinement_iterations``.
+        wrap_x: the left and right edges are neighbours (an equirect panorama): the
+            frames are padded with the other edge's columns before the flow is
+            computed, so motion across the seam is found; the padding is cut off.
 
     Returns:
         ``flow_src_to_dst``, float32 ``(H, W, 2)`` in pixels: ``dst`` sampled at
@@ -104,7 +126,7 @@ def compute_flow(
     """
     settings = _settings(method, scale, params)
     _check_pair(src, dst)
-    return _flow(_prepare(src, scale), _prepare(dst, scale), method, settings, src.shape[:2])
+    return _flow(_prepare(src, scale), _prepare(dst, scale), method, settings, src.shape[:2], wrap_x)
 
 
 def flow_pair(
@@ -114,13 +136,14 @@ def flow_pair(
     method: str = "farneback",
     scale: float = 0.5,
     params: Mapping[str, Any] | None = None,
+    wrap_x: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Compute the flow in both directions between consecutive frames.
 
     Args:
         prev: previous source frame, uint8 RGB ``(H, W, 3)`` or grey ``(H, W)``.
         cur: current source frame, same shape.
-        method, scale, params: as in :func:`compute_flow`.
+        method, scale, params, wrap_x: as in :func:`compute_flow`.
 
     Returns:
         ``(flow_cur_to_prev, flow_prev_to_cur)``, each float32 ``(H, W, 2)``.
@@ -130,8 +153,8 @@ def flow_pair(
     small_prev, small_cur = _prepare(prev, scale), _prepare(cur, scale)
     size = prev.shape[:2]
     return (
-        _flow(small_cur, small_prev, method, settings, size),
-        _flow(small_prev, small_cur, method, settings, size),
+        _flow(small_cur, small_prev, method, settings, size, wrap_x),
+        _flow(small_prev, small_cur, method, settings, size, wrap_x),
     )
 
 
@@ -157,7 +180,7 @@ class FlowWorkers:
     of scripts that use it light (``dreamvideo.cli`` included).
 
     Args:
-        method, scale, params: as in :func:`compute_flow`; checked here.
+        method, scale, params, wrap_x: as in :func:`compute_flow`; checked here.
         processes: worker processes; ``None`` for :func:`default_processes`,
             ``0`` to compute inline in :meth:`submit` (no pool).
 
@@ -174,6 +197,7 @@ class FlowWorkers:
         scale: float = 0.5,
         params: Mapping[str, Any] | None = None,
         processes: int | None = None,
+        wrap_x: bool = False,
     ) -> None:
         _settings(method, scale, params)
         if processes is None:
@@ -181,7 +205,7 @@ class FlowWorkers:
         if processes < 0:
             raise ConfigError(f"flow processes must be >= 0, got {processes}")
         self.processes = processes
-        self._kwargs = {"method": method, "scale": scale, "params": dict(params or {})}
+        self._kwargs = {"method": method, "scale": scale, "params": dict(params or {}), "wrap_x": wrap_x}
         self._closed = False
         self._pool: ProcessPoolExecutor | None = None
         if processes > 0:
@@ -272,8 +296,19 @@ def _prepare(frame: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _flow(
-    src: np.ndarray, dst: np.ndarray, method: str, settings: dict[str, Any], size: tuple[int, int]
+    src: np.ndarray,
+    dst: np.ndarray,
+    method: str,
+    settings: dict[str, Any],
+    size: tuple[int, int],
+    wrap_x: bool = False,
 ) -> np.ndarray:
+    pad = 0
+    if wrap_x:
+        # Enough of the other edge for the coarsest pyramid level's window to see across the seam.
+        pad = min(src.shape[1], max(16, src.shape[1] // 8))
+        src = cv2.copyMakeBorder(src, 0, 0, pad, pad, cv2.BORDER_WRAP)
+        dst = cv2.copyMakeBorder(dst, 0, 0, pad, pad, cv2.BORDER_WRAP)
     if method == "farneback":
         flow = cv2.calcOpticalFlowFarneback(src, dst, None, **settings)
     else:
@@ -282,6 +317,8 @@ def _flow(
             if key in settings:
                 getattr(dis, setter)(int(settings[key]))
         flow = dis.calc(src, dst, None)
+    if pad:
+        flow = flow[:, pad:-pad]
     h, w = size
     if flow.shape[:2] != (h, w):
         sy, sx = h / flow.shape[0], w / flow.shape[1]
