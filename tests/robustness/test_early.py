@@ -16,13 +16,13 @@ def built(monkeypatch) -> list[object]:
     import dreamvideo.pipeline as pipeline
 
     calls: list[object] = []
-    real = pipeline.make_dreamer
+    real = pipeline.dreamer_for
 
     def spy(*args, **kwargs):
         calls.append(args)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "make_dreamer", spy)
+    monkeypatch.setattr(pipeline, "dreamer_for", spy)
     return calls
 
 
