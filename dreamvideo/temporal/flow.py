@@ -10,10 +10,9 @@ processes of :class:`FlowWorkers` import it and must not load torch.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from types import MappingProxyType
 from typing import Any
 
@@ -182,8 +181,11 @@ class FlowWorkers:
         self.processes = processes
         self._kwargs = {"method": method, "scale": scale, "params": dict(params or {})}
         self._closed = False
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool = None
         if processes > 0:
+            # Imported here: the process pool is 30 ms of start-up a one-frame run never needs.
+            from concurrent.futures import ProcessPoolExecutor
+
             self._pool = ProcessPoolExecutor(
                 max_workers=processes, mp_context=_context(), initializer=_init_worker
             )
@@ -290,9 +292,11 @@ def _flow(
     return np.ascontiguousarray(flow, dtype=np.float32)
 
 
-def _context() -> multiprocessing.context.BaseContext:
+def _context():
     # Not fork: the parent may hold CUDA state and threads. forkserver starts
     # workers from a clean process cheaply; spawn is the fallback elsewhere.
+    import multiprocessing
+
     if "forkserver" in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("forkserver")
     return multiprocessing.get_context("spawn")
