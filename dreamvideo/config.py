@@ -266,6 +266,7 @@ class VideoSettings:
     audio: str | None = None
     quiet: bool = False
     vr_names: bool = False
+    live: bool = False
 
     def validate(self) -> None:
         """Raise ConfigError for any value out of range."""

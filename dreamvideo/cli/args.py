@@ -100,6 +100,12 @@ def _add_video_options(p: argparse.ArgumentParser) -> None:
         "--audio", metavar="FILE", help="soundtrack from this file instead of the input's (e.g. for a live stream)"
     )
     g.add_argument("--quiet", action="store_true", default=None, help="no progress output")
+    g.add_argument(
+        "--live",
+        action="store_true",
+        default=None,
+        help="real time: drop input frames rather than fall behind; report latency (preset live unless --preset)",
+    )
     _add_vr_names(g)
 
 
