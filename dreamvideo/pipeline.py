@@ -186,7 +186,7 @@ def run_frames(
             if live is not None:
                 # Frames are dropped: the flow is between the frames dreamed, so it cannot run ahead.
                 if flows is not None and previous is not None:
-                    flow_future = flows.submit(previous.image, frame.image)
+                    flow_future = flows.submit_evidence(previous.image, frame.image)
                 previous = frame
             t = time.perf_counter()
             pair = flow_future.result() if flow_future is not None else None
@@ -227,7 +227,8 @@ def _check_paths(source: str, output: str, video: VideoSettings) -> None:
 
 
 def _decode_with_flow(reader, flows: FlowWorkers | None, times: dict) -> Iterator[tuple[Frame, Future | None]]:
-    """Decoded frames, each with the future of its flow from the previous frame (submitted now, so ahead)."""
+    """Decoded frames, each with the future of its :class:`FlowEvidence` from the previous frame
+    (submitted now, so computed ahead of the dream)."""
     previous = None
     frames = iter(reader)
     while True:
@@ -236,7 +237,7 @@ def _decode_with_flow(reader, flows: FlowWorkers | None, times: dict) -> Iterato
         times["decode"] += time.perf_counter() - t
         if frame is None:
             return
-        future = flows.submit(previous.image, frame.image) if flows is not None and previous is not None else None
+        future = flows.submit_evidence(previous.image, frame.image) if flows is not None and previous is not None else None
         yield frame, future
         previous = frame
 

@@ -22,8 +22,9 @@ from ..config import VideoSettings
 from ..dream import Dreamer, image_to_tensor, tensor_to_image
 from ..io.decode import Frame
 from .cuts import is_scene_cut
+from .flow import FlowEvidence
 from .occlusion import consistency_mask, soften_mask
-from .warp import warp
+from .warp import flow_to_tensor, to_device, warp
 
 __all__ = ["TemporalDreamer", "TemporalState"]
 
@@ -76,13 +77,17 @@ class TemporalDreamer:
         """Continue from ``state``, e.g. another dreamer's after its pre-roll."""
         self._state = TemporalState(state.prev_source, state.prev_detail, state.prev_index)
 
-    def __call__(self, frame: Frame, flows: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, bool]:
+    def __call__(
+        self, frame: Frame, flows: FlowEvidence | tuple[np.ndarray, np.ndarray] | None
+    ) -> tuple[np.ndarray, bool]:
         """Dream one frame.
 
         Args:
             frame: the decoded frame (``image`` uint8 ``(H, W, 3)`` RGB).
             flows: ``(flow_cur_to_prev, flow_prev_to_cur)`` between the previous source frame
-                and this one, or None for the first frame or with ``--flow none``.
+                and this one, or the :class:`~dreamvideo.temporal.flow.FlowEvidence` the flow
+                workers computed from them (mask and cut decided there, ahead), or None for the
+                first frame or with ``--flow none``.
 
         Returns:
             The dreamed frame, ``(H, W, 3)`` RGB in ``dtype``, and whether a scene cut restarted
@@ -92,7 +97,15 @@ class TemporalDreamer:
         state = self._state
         source = image_to_tensor(frame.image, device)
         init, steps, cut = source, self.dreamer.settings.steps, False
-        if flows is not None and state.prev_detail is not None and self.video.blend > 0:
+        if isinstance(flows, FlowEvidence) and state.prev_detail is not None and self.video.blend > 0:
+            cut = flows.cut
+            if not cut:
+                flow = flow_to_tensor(flows.flow_cur_to_prev, device, size=flows.size)
+                carried = warp(state.prev_detail, flow)
+                keep = to_device(flows.keep, device)[None, None]
+                init = (source + self.video.blend * keep * carried).clamp(0, 1)
+                steps = self.video.refine_steps
+        elif flows is not None and state.prev_detail is not None and self.video.blend > 0:
             flow_cur_to_prev, flow_prev_to_cur = flows
             visible = consistency_mask(flow_cur_to_prev, flow_prev_to_cur)
             cut = is_scene_cut(state.prev_source, frame.image, flow_cur_to_prev, visible)

@@ -11,28 +11,58 @@ the warped image at ``x`` is the previous image sampled bilinearly at
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-__all__ = ["flow_to_tensor", "warp", "warp_array"]
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported inside the functions that use it: the flow worker processes import
+# this module (through occlusion and cuts, for warp_array) and must stay free of torch.
+
+__all__ = ["flow_to_tensor", "to_device", "warp", "warp_array"]
 
 
-def flow_to_tensor(flow: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
-    """Move a host flow field to a device tensor.
+def flow_to_tensor(
+    flow: np.ndarray, device: torch.device | str | None = None, *, size: tuple[int, int] | None = None
+) -> torch.Tensor:
+    """Move a host flow field to a device tensor, optionally resized there.
 
     Args:
-        flow: float ``(H, W, 2)`` in pixels, ``(dx, dy)``.
-        device: where the tensor goes; ``None`` for the CPU.
+        flow: float ``(h, w, 2)`` in pixels of its own grid, ``(dx, dy)``.
+        device: where the tensor goes; ``None`` for the CPU. A CUDA copy goes through
+            pinned memory without blocking the host.
+        size: ``(H, W)`` to resize to on the device (bilinear, half-pixel centres like
+            ``cv2.INTER_LINEAR``), vectors scaled with it; None keeps the flow's size.
 
     Returns:
         float32 ``(1, 2, H, W)``, channel 0 is ``dx``, channel 1 is ``dy``.
     """
+    import torch
+    import torch.nn.functional as F
+
     if flow.ndim != 3 or flow.shape[2] != 2:
         raise ValueError(f"expected flow of shape (H, W, 2), got {flow.shape}")
-    tensor = torch.from_numpy(np.ascontiguousarray(flow, dtype=np.float32))
-    return tensor.permute(2, 0, 1).unsqueeze(0).to(device)
+    tensor = to_device(np.ascontiguousarray(flow, dtype=np.float32), device).permute(2, 0, 1).unsqueeze(0)
+    if size is not None and tuple(size) != tuple(flow.shape[:2]):
+        h, w = size
+        scale = torch.tensor([w / flow.shape[1], h / flow.shape[0]], device=tensor.device).view(1, 2, 1, 1)
+        tensor = F.interpolate(tensor, size=(h, w), mode="bilinear", align_corners=False) * scale
+    return tensor
+
+
+def to_device(array: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
+    """A host array as a tensor on ``device``: to CUDA through pinned memory, not blocking the host
+    (ordered on the current stream, so the kernels that use it wait for it, the host does not)."""
+    import torch
+
+    tensor = torch.from_numpy(array)
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
 
 
 def warp(image: torch.Tensor, flow_cur_to_prev: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -53,6 +83,9 @@ def warp(image: torch.Tensor, flow_cur_to_prev: torch.Tensor | np.ndarray) -> to
         ``(B, C, H, W)`` on the image's device and dtype: ``image`` sampled at
         ``x + flow_cur_to_prev(x)``.
     """
+    import torch
+    import torch.nn.functional as F
+
     if isinstance(flow_cur_to_prev, np.ndarray):
         flow_cur_to_prev = flow_to_tensor(flow_cur_to_prev, image.device)
     if image.ndim != 4:
