@@ -218,7 +218,7 @@ def equal_args(n: dict) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, few frames (a 2-core CPU)")
-    parser.add_argument("--presets", help="comma-separated presets (default: all; --quick: live, quick-preview, default)")
+    parser.add_argument("--presets", help="comma-separated presets, or none (default: all; --quick: live, quick-preview, default)")
     parser.add_argument("--frames", type=int, help="frames per clip (default 48; --quick 12)")
     parser.add_argument("--ratio-frames", default=None, help="clip lengths for the naive-vs-equal ratio (default 48; --quick 24)")
     parser.add_argument("--repeat", type=int, default=1, help="alternate naive/dreamvideo this many times (medians)")
@@ -238,7 +238,7 @@ def main() -> None:
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     frames = args.frames or (12 if args.quick else 48)
-    names = args.presets.split(",") if args.presets else (QUICK_PRESETS if args.quick else sorted(list_presets()))
+    names = [] if args.presets == "none" else args.presets.split(",") if args.presets else (QUICK_PRESETS if args.quick else sorted(list_presets()))
     ratio_frames = [int(v) for v in (args.ratio_frames or ("24" if args.quick else "48")).split(",")]
     result = {
         "device": device_name(),

@@ -8,12 +8,13 @@ next, so each octave re-reads the sharp base image at its own size.
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ..config import DreamSettings
+from ..config import DreamSettings, parse_fast
 from ..errors import ConfigError
 from .objectives import LOGITS, Objective
 from .projection import FLAT, Projection
@@ -169,6 +170,11 @@ class Dreamer:
         self.grey = grey
         self.projection = projection
         self.device = model.device
+        self._fast = parse_fast(settings.fast) if settings.fast else frozenset()
+        self._autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(
+            next((p for p in ("bf16", "fp16") if p in self._fast), ""), None
+        )
+        self._memory_format = torch.channels_last if "channels-last" in self._fast else torch.contiguous_format
 
     def octave_sizes(self, height: int, width: int) -> list[tuple[int, int]]:
         """The pyramid for a ``height`` × ``width`` picture, smallest first (see ``octave_sizes``)."""
@@ -274,11 +280,12 @@ class Dreamer:
         """
         grads = []
         for chunk in x.split(self.MAX_BATCH):
-            chunk = chunk.detach().requires_grad_(True)
+            chunk = chunk.detach().contiguous(memory_format=self._memory_format).requires_grad_(True)
             with torch.enable_grad():
-                value = self._per_item_values(chunk).sum()
-                (grad,) = torch.autograd.grad(value, chunk)
-            grads.append(grad)
+                with torch.autocast(self.device.type, dtype=self._autocast) if self._autocast else nullcontext():
+                    value = self._per_item_values(chunk).sum()
+                (grad,) = torch.autograd.grad(value.float(), chunk)
+            grads.append(grad.contiguous())
         return torch.cat(grads)
 
     def _per_item_values(self, x: Tensor) -> Tensor:
