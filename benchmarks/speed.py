@@ -10,8 +10,9 @@ another. It runs as a fresh process too (``--naive``), in the same invocation, f
 Where a network's weights are not cached (torchvision's GoogLeNet), it is timed with random
 weights (the cost does not depend on them) and the JSON says so.
 
-    python benchmarks/speed.py            # the full set, on whatever device is present (GPU: one command)
+    python benchmarks/speed.py            # GPU present: the full set; CPU only: as --quick
     python benchmarks/speed.py --quick    # small sizes and few frames, for a 2-core CPU
+    python benchmarks/speed.py --full     # the full set on the CPU too (hours)
 
 Full set: each preset at 1280x720 and 1920x1080 (360° presets at 3840x1920 equirectangular),
 and the naive loop at the `film` settings (4 octaves x 10 steps) at 1920x1080 against `film`
@@ -217,7 +218,8 @@ def equal_args(n: dict) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small sizes, few frames (a 2-core CPU)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, few frames (the default without CUDA)")
+    parser.add_argument("--full", action="store_true", help="the full set even without CUDA")
     parser.add_argument("--presets", help="comma-separated presets, or none (default: all; --quick: live, quick-preview, default)")
     parser.add_argument("--frames", type=int, help="frames per clip (default 48; --quick 12)")
     parser.add_argument("--ratio-frames", default=None, help="clip lengths for the naive-vs-equal ratio (default 48; --quick 24)")
@@ -236,6 +238,7 @@ def main() -> None:
     from presets import make_clip
 
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    args.quick = args.quick or (device == "cpu" and not args.full)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     frames = args.frames or (12 if args.quick else 48)
     names = [] if args.presets == "none" else args.presets.split(",") if args.presets else (QUICK_PRESETS if args.quick else sorted(list_presets()))
