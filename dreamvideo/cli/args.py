@@ -105,12 +105,6 @@ def _add_video_options(p: argparse.ArgumentParser) -> None:
         "--audio", metavar="FILE", help="soundtrack from this file instead of the input's (e.g. for a live stream)"
     )
     g.add_argument("--quiet", action="store_true", default=None, help="no progress output")
-    g.add_argument(
-        "--live",
-        action="store_true",
-        default=None,
-        help="real time: drop input frames rather than fall behind; report latency (preset live unless --preset)",
-    )
     _add_vr_names(g)
 
 
@@ -145,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", metavar="OUTPUT")
     _add_dream_options(p)
     _add_video_options(p)
+    p.add_argument(
+        "--live",
+        action="store_true",
+        default=None,
+        help="real time: drop input frames rather than fall behind; report latency (preset live unless --preset)",
+    )
 
     p = sub.add_parser("render", help="dream a frame range into DIR/frame_%%06d.png (resumable; for farms)")
     p.add_argument("input", metavar="INPUT")
