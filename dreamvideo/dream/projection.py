@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["FLAT", "GradientFn", "Projection", "gaussian_blur"]
+__all__ = ["FLAT", "GradientFn", "Projection"]
 
 GradientFn = Callable[[Tensor], Tensor]
 """d objective / d x for a batch ``(N, 3, h, w)``, one independent item per row; same shape."""
@@ -56,12 +56,15 @@ class Projection:
 
     def blur(self, x: Tensor, sigma: float) -> Tensor:
         """Gaussian blur of ``x`` ``(B, C, H, W)``; the horizontal edges wrap where ``wraps_x``."""
+        # Imported here: kornia's package import is 0.1-0.2 s of start-up, paid only when blurring.
+        from kornia.filters import gaussian_blur2d
+
         k = 2 * math.ceil(3 * sigma) + 1
         if not self.wraps_x:
-            return gaussian_blur(x, k, sigma)
+            return gaussian_blur2d(x, (k, k), (sigma, sigma), border_type="reflect")
         pad = min(k // 2, x.shape[-1])
         wide = F.pad(x, (pad, pad, 0, 0), mode="circular")
-        return gaussian_blur(wide, k, sigma)[..., pad : pad + x.shape[-1]]
+        return gaussian_blur2d(wide, (k, k), (sigma, sigma), border_type="reflect")[..., pad : pad + x.shape[-1]]
 
     def resize(self, x: Tensor, size: tuple[int, int]) -> Tensor:
         """Resample ``x`` ``(B, C, H, W)`` to ``size`` ``(h, w)`` (antialiased bilinear); wraps where ``wraps_x``."""
@@ -86,26 +89,3 @@ class Projection:
 
 
 FLAT = Projection()
-
-
-def gaussian_blur(x: Tensor, k: int, sigma: float) -> Tensor:
-    """Separable Gaussian blur of ``x`` ``(B, C, H, W)``, kernel ``k`` (odd) wide, reflected edges.
-
-    Kornia's ``gaussian_blur2d(x, (k, k), (sigma, sigma), border_type="reflect")`` in torch
-    alone: importing kornia costs 0.1-0.2 s of start-up.
-    """
-    half = k // 2
-    t = torch.arange(k, device=x.device, dtype=x.dtype) - half
-    kernel = torch.exp(-(t * t) / (2 * sigma * sigma))
-    kernel = kernel / kernel.sum()
-    c = x.shape[1]
-    # Reflect padding needs the pad below the side; wider kernels than that clamp (kornia fails there).
-    ph, pw = min(half, x.shape[-2] - 1), min(half, x.shape[-1] - 1)
-    if ph < half or pw < half:
-        x = F.pad(x, (pw, pw, ph, ph), mode="reflect")
-        x = F.pad(x, (half - pw, half - pw, half - ph, half - ph), mode="replicate")
-    else:
-        x = F.pad(x, (half, half, half, half), mode="reflect")
-    x = F.conv2d(x, kernel.view(1, 1, 1, k).expand(c, 1, 1, k), groups=c)
-    return F.conv2d(x, kernel.view(1, 1, k, 1).expand(c, 1, k, 1), groups=c)
-
