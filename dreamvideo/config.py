@@ -273,8 +273,8 @@ class VideoSettings:
     size: str | None = None
     flow: str = "farneback"
     flow_scale: float = 0.5
-    blend: float = 0.9
-    refine_steps: int = 2
+    blend: float = 1.0
+    refine_steps: int = 1
     codec: str = "h264"
     crf: int | None = None
     json_report: str | None = None

@@ -10,6 +10,13 @@ length of the video.
   The flow always comes from the source; it is applied to the output ``O``
   and, as a reference, to the source itself.
 - **Strength**: mean over frames of the mean ``|O − I|``.
+- **Seam ratio** (equirect): ``mean|O[:,0] − O[:,W−1]|`` over the mean absolute
+  difference of neighbouring columns; about 1 for a seamless panorama.
+- **Pole streak score** (equirect): on 90°-FOV 224×224 perspective views straight
+  up and straight down, the grey difference (output − input) weighted by its
+  squared Sobel magnitude: ``−Σ w·cos(2(θ_g − θ_r)) / Σ w`` over ``8 < r < 112``,
+  ``θ_r`` the direction from the view centre. +1: streaks radiating from the
+  pole; 0: no preferred direction.
 - **Look correlation** (resolution independence, higher is closer): the dream
   detail ``O − I`` of a small dream and of a large dream of the same picture,
   the large one downscaled to the small size, both blurred with σ = 3 px,
@@ -21,10 +28,9 @@ from __future__ import annotations
 import math
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 import cv2
@@ -33,12 +39,13 @@ import torch
 
 from .errors import ConfigError
 from .io import open_video, write_image
-from .temporal.flow import FlowWorkers
+from .panorama.metadata import read_spherical
+from .temporal.flow import METRIC_FARNEBACK_PARAMS, FlowWorkers
 from .temporal.occlusion import consistency_mask
 from .temporal.warp import warp
 
 __all__ = [
-    "METRIC_FLOW_PARAMS",
+    "METRIC_FARNEBACK_PARAMS",
     "MetricsReport",
     "look_correlation",
     "warp_errors",
@@ -46,21 +53,10 @@ __all__ = [
     "compare",
     "compare_files",
     "plot_warp_error",
+    "pole_streak_score",
+    "pole_views",
+    "seam_ratio",
 ]
-
-# Fixed by DESIGN.md so that figures from different runs and machines compare.
-METRIC_FLOW_PARAMS: Mapping[str, Any] = MappingProxyType(
-    {
-        "pyr_scale": 0.5,
-        "levels": 4,
-        "winsize": 21,
-        "iterations": 3,
-        "poly_n": 5,
-        "poly_sigma": 1.2,
-        "flags": 0,
-    }
-)
-
 
 @dataclass
 class MetricsReport:
@@ -75,6 +71,9 @@ class MetricsReport:
         frames: number of frames compared.
         per_frame: one dict per ``t >= 1`` with keys ``t``,
             ``warp_error_output`` and ``warp_error_source``.
+        panorama: for equirect frames only (else None), means over frames:
+            ``seam_ratio`` and ``source_seam_ratio`` (the source's own, for reference),
+            ``pole_streak_zenith`` and ``pole_streak_nadir``.
     """
 
     warp_error: float
@@ -82,14 +81,19 @@ class MetricsReport:
     strength: float
     frames: int
     per_frame: list[dict[str, float]] = field(default_factory=list)
+    panorama: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict; NaN becomes ``None``."""
+        extra = {}
+        if self.panorama is not None:
+            extra["panorama"] = {key: _json_float(value) for key, value in self.panorama.items()}
         return {
             "frames": self.frames,
             "warp_error": _json_float(self.warp_error),
             "source_warp_error": _json_float(self.source_warp_error),
             "strength": _json_float(self.strength),
+            **extra,
             "per_frame": [
                 {key: _json_float(value) if key != "t" else value for key, value in row.items()}
                 for row in self.per_frame
@@ -102,6 +106,8 @@ def compare(
     output_frames: Iterable[np.ndarray],
     *,
     processes: int | None = 0,
+    equirect: bool = False,
+    eye: str | None = None,
 ) -> MetricsReport:
     """Measure warp error and strength in one pass over both sequences.
 
@@ -114,6 +120,10 @@ def compare(
             times faster on long videos (the CLI's choice). Starting workers
             imports the caller's ``__main__`` script (see ``FlowWorkers``),
             which is why inline is the default. The figures do not depend on it.
+        equirect: the frames are equirect panoramas: also measure the seam ratio and
+            the pole streak scores (``MetricsReport.panorama``).
+        eye: the frames are stereo, ``top-bottom`` or ``left-right``: the panorama
+            figures are those of the left eye (top or left half).
 
     Returns:
         The :class:`MetricsReport`.
@@ -123,8 +133,9 @@ def compare(
     """
     strengths: list[float] = []
     per_frame: list[dict[str, float]] = []
+    panorama: list[tuple[float, float, float, float]] = []
     with FlowWorkers(
-        method="farneback", scale=1.0, params=METRIC_FLOW_PARAMS, processes=processes
+        method="farneback", scale=1.0, params=METRIC_FARNEBACK_PARAMS, processes=processes
     ) as workers:
         # A bounded window of flow futures keeps the workers busy and memory flat.
         window = 2 * max(1, workers.processes)
@@ -132,6 +143,10 @@ def compare(
         prev: tuple[np.ndarray, np.ndarray] | None = None
         for t, src, out in _frame_pairs(source_frames, output_frames):
             strengths.append(_strength(src, out))
+            if equirect:
+                src_eye, out_eye = _left_eye(src, eye), _left_eye(out, eye)
+                zenith, nadir = pole_streak_score(src_eye, out_eye)
+                panorama.append((seam_ratio(out_eye), seam_ratio(src_eye), zenith, nadir))
             if prev is not None:
                 pending.append((t, prev, (src, out), workers.submit(prev[0], src)))
                 if len(pending) > window:
@@ -145,6 +160,10 @@ def compare(
         strength=_mean(strengths),
         frames=len(strengths),
         per_frame=per_frame,
+        panorama=None if not equirect else {
+            key: _mean(row[i] for row in panorama)
+            for i, key in enumerate(("seam_ratio", "source_seam_ratio", "pole_streak_zenith", "pole_streak_nadir"))
+        },
     )
 
 
@@ -153,11 +172,16 @@ def compare_files(
     output: str | os.PathLike,
     *,
     processes: int | None = None,
+    projection: str = "auto",
 ) -> MetricsReport:
     """Compare a dreamed video file with its source, as ``dreamvideo metrics`` does.
 
     The source is decoded at the output's size, so a dream made with
     ``--width`` or ``--size`` is compared with the frames it started from.
+    ``projection`` ``equirect`` adds the panorama figures; ``auto`` does so where the
+    output's spherical metadata says equirectangular, or its frames are twice as wide
+    as they are high; ``flat`` never. A stereo layout in the metadata measures the
+    left eye.
 
     Args:
         source: the source video (a path or anything :func:`dreamvideo.io.open_video` opens).
@@ -171,12 +195,25 @@ def compare_files(
         MediaError: either video cannot be read.
         ConfigError: the videos differ in frame count.
     """
+    if projection not in ("auto", "flat", "equirect"):
+        raise ConfigError(f"unknown projection {projection!r}", hint="use auto, flat or equirect")
     with open_video(os.fspath(output)) as dreamed:
+        width, height = dreamed.output_size
+        info = dreamed.info.spherical or read_spherical(output)
+        eye = None
+        if info is not None and info.is_equirect and info.stereo in ("top-bottom", "left-right"):
+            eye = info.stereo
+        if projection == "auto":
+            equirect = (info is not None and info.is_equirect) or width == 2 * height
+        else:
+            equirect = projection == "equirect"
         with open_video(os.fspath(source), size=dreamed.output_size) as original:
             return compare(
                 (frame.image for frame in original),
                 (frame.image for frame in dreamed),
                 processes=processes,
+                equirect=equirect,
+                eye=eye,
             )
 
 
@@ -220,6 +257,97 @@ def strength(source_frames: Iterable[np.ndarray], output_frames: Iterable[np.nda
         ConfigError: the sequences differ in frame count or frame size.
     """
     return _mean(_strength(src, out) for _, src, out in _frame_pairs(source_frames, output_frames))
+
+
+def seam_ratio(image: np.ndarray) -> float:
+    """Seam ratio of an equirect frame ``(H, W, 3)`` (or ``(H, W)``), 0-255 values.
+
+    ``mean|O[:, 0] − O[:, W−1]|`` over the mean absolute difference of neighbouring
+    columns: about 1 where the left and right edges continue each other. NaN for a
+    frame with no difference between any neighbouring columns.
+    """
+    o = np.asarray(image, dtype=np.float64)
+    across = float(np.abs(o[:, 0] - o[:, -1]).mean())
+    within = float(np.abs(np.diff(o, axis=1)).mean())
+    return across / within if within > 0 else math.nan
+
+
+POLE_VIEW_SIZE = 224
+POLE_VIEW_FOV = 90.0
+
+
+def pole_views(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 90°-FOV 224×224 perspective views straight up and straight down of an equirect frame.
+
+    Args:
+        image: ``(H, W, 3)`` or ``(H, W)``, any numeric dtype; bilinear, wrapping at the seam.
+
+    Returns:
+        ``(zenith, nadir)``, float32 with the input's channels.
+    """
+    from .panorama.geometry import directions_to_equirect, look_at, sample_equirect, view_rays
+
+    array = np.asarray(image, dtype=np.float32)
+    grey = array.ndim == 2
+    tensor = torch.from_numpy(array[..., None] if grey else array).permute(2, 0, 1)[None]
+    h, w = array.shape[:2]
+    rays = view_rays(POLE_VIEW_SIZE, POLE_VIEW_FOV, dtype=torch.float64)
+    out = []
+    for forward in ((0.0, 1.0, 0.0), (0.0, -1.0, 0.0)):
+        u, v = directions_to_equirect(rays @ look_at(forward).T, h, w)
+        view = sample_equirect(tensor, u[None].float(), v[None].float())[0].permute(1, 2, 0).numpy()
+        out.append(view[..., 0] if grey else view)
+    return out[0], out[1]
+
+
+def pole_streak_score(source: np.ndarray, output: np.ndarray) -> tuple[float, float]:
+    """Pole streak score at the zenith and the nadir of a dreamed equirect frame.
+
+    Args:
+        source: the input frame, ``(H, W, 3)`` RGB (or grey ``(H, W)``), 0-255 values.
+        output: the dreamed frame, same shape.
+
+    Returns:
+        ``(zenith, nadir)``: +1 for streaks radiating from the pole, 0 for a difference
+        with no preferred direction, −1 for rings; NaN where output equals input.
+    """
+    if np.shape(source) != np.shape(output):
+        raise ConfigError(f"source {np.shape(source)} and output {np.shape(output)} differ in shape")
+    scores = []
+    for src_view, out_view in zip(pole_views(source), pole_views(output)):
+        scores.append(_streak_score(_grey(out_view) - _grey(src_view)))
+    return scores[0], scores[1]
+
+
+def _left_eye(frame: np.ndarray, layout: str | None) -> np.ndarray:
+    if layout == "top-bottom":
+        return frame[: frame.shape[0] // 2]
+    if layout == "left-right":
+        return frame[:, : frame.shape[1] // 2]
+    return frame
+
+
+def _grey(view: np.ndarray) -> np.ndarray:
+    if view.ndim == 2:
+        return view.astype(np.float32)
+    return (0.299 * view[..., 0] + 0.587 * view[..., 1] + 0.114 * view[..., 2]).astype(np.float32)
+
+
+def _streak_score(diff: np.ndarray) -> float:
+    """``−Σ w·cos(2(θ_g − θ_r)) / Σ w`` of a square view's Sobel gradients, ``8 < r < 112``."""
+    gx = cv2.Sobel(diff, cv2.CV_64F, 1, 0, ksize=3)
+    gy = cv2.Sobel(diff, cv2.CV_64F, 0, 1, ksize=3)
+    n = diff.shape[0]
+    centre = (n - 1) / 2
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float64) - centre
+    r = np.hypot(xx, yy)
+    ring = (r > 8) & (r < 112)
+    weight = (gx * gx + gy * gy)[ring]
+    total = weight.sum()
+    if total <= 0:
+        return math.nan
+    delta = np.arctan2(gy, gx)[ring] - np.arctan2(yy, xx)[ring]
+    return float(-(weight * np.cos(2 * delta)).sum() / total)
 
 
 def look_correlation(

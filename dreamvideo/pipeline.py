@@ -32,8 +32,9 @@ from .errors import ConfigError, MediaError
 from .io import IMAGE_FORMATS, Frame, check_input_file, check_output_path, check_video_output, is_stream, open_video
 from .io.atomic import write_atomically
 from .panorama.metadata import check_aspect, resolve_layout, vr_name
+from .panorama.projection import dreamer_for
+from .panorama.stereo import STEREO_LAYOUTS, StereoTemporalDreamer
 from .sinks import QUEUE_DEPTH, EncodeSink, ImageSink, Sink
-from .dream import make_dreamer
 from .temporal.dreamer import TemporalDreamer, TemporalState
 from .temporal.flow import FlowWorkers
 
@@ -131,9 +132,9 @@ def dream_video(
         else:
             sink = EncodeSink(reader, output, video, report.stage_times, spherical=layout.spherical)
         t = time.perf_counter()
-        dreamer = make_dreamer(dream)
+        dreamer = dreamer_for(dream, layout)
         report.stage_times["model_load"] += time.perf_counter() - t
-        run_frames(reader, sink, dreamer, video, report=report, progress=progress)
+        run_frames(reader, sink, dreamer, video, report=report, stereo=layout.stereo, progress=progress)
     report.wall_time = time.perf_counter() - started
     if video.json_report:
         report.write_json(video.json_report)
@@ -150,6 +151,7 @@ def run_frames(
     write_from: int | None = None,
     preroll_sink: Sink | None = None,
     state: TemporalState | None = None,
+    stereo: str = "none",
     progress: Callable[[int, int | None], None] | None = None,
 ) -> TemporalState:
     """Dream every frame ``reader`` yields, handing those from ``write_from`` on to ``sink``.
@@ -157,6 +159,7 @@ def run_frames(
     Frames before ``write_from`` are the pre-roll: dreamed for the temporal state they
     leave, not handed to ``sink`` (to ``preroll_sink`` if given: the render keeps them for
     the cross-fade at a chunk join). ``state`` continues another run's temporal state.
+    ``stereo`` (``top-bottom``/``left-right``) dreams both eyes of each frame as one.
     Counts, cuts and stage times go into ``report``; returns the final temporal state.
 
     Raises:
@@ -164,10 +167,14 @@ def run_frames(
     """
     times = report.stage_times
     with ExitStack() as stack:
-        temporal = TemporalDreamer(dreamer, video, dtype=sink.dtype, state=state)
+        if stereo in STEREO_LAYOUTS:
+            temporal = StereoTemporalDreamer(dreamer, video, stereo, dtype=sink.dtype, state=state)
+        else:
+            temporal = TemporalDreamer(dreamer, video, dtype=sink.dtype, state=state)
         flows = None
         if video.flow != "none" and video.blend > 0:
-            flows = stack.enter_context(FlowWorkers(method=video.flow, scale=video.flow_scale))
+            wrap_x = dreamer.projection.wraps_x  # a 360° frame's flow wraps across the seam
+            flows = stack.enter_context(FlowWorkers(method=video.flow, scale=video.flow_scale, wrap_x=wrap_x))
         total = reader.expected_frames
         bar = stack.enter_context(_progress(total, quiet=video.quiet)) if progress is None else None
         live = _Latest(reader, times, pace=not is_stream(reader.source)) if video.live else None

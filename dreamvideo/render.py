@@ -108,7 +108,7 @@ def render_frames(
     """
     from .pipeline import RunReport, run_frames  # the runner (and torch) only once the checks pass
     from .sinks import PngSequenceSink
-    from .dream import make_dreamer
+    from .panorama.projection import dreamer_for
 
     ranges = [frames] if isinstance(frames, FrameRange) else list(frames)
     if preroll < 0:
@@ -122,7 +122,8 @@ def render_frames(
     to_write = {i for i in wanted if i not in done}
     segments = _segments(sorted(to_write))
     if segments:
-        dreamer = make_dreamer(dream)
+        layout = Layout(**read_sidecar(folder)["layout"])
+        dreamer = dreamer_for(dream, layout)
         total = sum(end - max(0, start - preroll) + 1 for start, end in segments)
         dreamed = 0
         for start, end in segments:
@@ -142,7 +143,7 @@ def render_frames(
                         progress(base + n, total)
 
                 run_frames(
-                    reader, sink, dreamer, video, report=report, write_from=start, preroll_sink=lead,
+                    reader, sink, dreamer, video, report=report, write_from=start, preroll_sink=lead, stereo=layout.stereo,
                     progress=step if progress is not None else None,
                 )
             dreamed += report.frames + report.preroll_frames

@@ -12,10 +12,12 @@ import cv2
 import numpy as np
 
 from .config import DreamSettings
-from .dream import image_to_tensor, make_dreamer, tensor_to_image
+from .dream import image_to_tensor, tensor_to_image
 from .errors import MediaError
 from .io import IMAGE_FORMATS, StillImage, check_output_path, read_image, write_image
 from .panorama.metadata import check_aspect, read_spherical, resolve_layout, vr_name
+from .panorama.projection import dreamer_for
+from .panorama.stereo import STEREO_LAYOUTS, dream_stereo_frame
 
 __all__ = ["StillResult", "dream_image_file", "resize_still"]
 
@@ -70,10 +72,13 @@ def dream_image_file(
         )
     still = resize_still(read_image(source), width=width, size=size)
     check_aspect(still.size, layout, strict=settings.strict, name=source.name)
-    dreamer = make_dreamer(settings, grey=still.grey)
+    dreamer = dreamer_for(settings, layout, grey=still.grey)
     image = image_to_tensor(still.rgb, dreamer.device)
     before = dreamer.value(image)
-    dreamed = dreamer.dream(image)
+    if layout.stereo in STEREO_LAYOUTS:  # both eyes one dream: the left dreamed, carried to the right
+        dreamed = dream_stereo_frame(dreamer, image, layout.stereo)
+    else:
+        dreamed = dreamer.dream(image)
     after = dreamer.value(dreamed)
     write_image(output, tensor_to_image(dreamed, dtype=np.float32), like=still, spherical=layout.spherical)
     return StillResult(output, before, after, dreamer.objective.name)

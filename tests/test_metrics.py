@@ -12,7 +12,7 @@ from skimage import data
 from dreamvideo.errors import ConfigError, MediaError
 from dreamvideo.io import open_writer
 from dreamvideo.metrics import (
-    METRIC_FLOW_PARAMS,
+    METRIC_FARNEBACK_PARAMS,
     MetricsReport,
     compare,
     compare_files,
@@ -45,8 +45,8 @@ def write_clip(path, frames: list[np.ndarray]) -> str:
 def reference_warp_error(prev_src, cur_src, prev_out, cur_out) -> float:
     """DESIGN.md's E_t written out with OpenCV alone, to check the library against."""
     grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in (prev_src, cur_src)]
-    b = cv2.calcOpticalFlowFarneback(grey[1], grey[0], None, **METRIC_FLOW_PARAMS)
-    f = cv2.calcOpticalFlowFarneback(grey[0], grey[1], None, **METRIC_FLOW_PARAMS)
+    b = cv2.calcOpticalFlowFarneback(grey[1], grey[0], None, **METRIC_FARNEBACK_PARAMS)
+    f = cv2.calcOpticalFlowFarneback(grey[0], grey[1], None, **METRIC_FARNEBACK_PARAMS)
     h, w = b.shape[:2]
     map_x = (np.arange(w)[None, :] + b[..., 0]).astype(np.float32)
     map_y = (np.arange(h)[:, None] + b[..., 1]).astype(np.float32)

@@ -276,7 +276,10 @@ def test_chunk_join_is_no_worse_than_a_sequential_run(tmp_path, pan):
     render_frames(str(pan), sequential, span, dream, video)
     errors_chunked, errors_sequential = warp_errors(chunked), warp_errors(sequential)
     join = errors_chunked[11]  # E_12: frame 11 (first chunk) → frame 12 (second chunk)
-    inside = float(np.median([e for t, e in enumerate(errors_chunked) if t != 11]))
+    # A 1.5 px/frame pan moves by whole and half pixels in turn, and the warp error of every
+    # run (the source's own too) alternates with it, about 2:1; compare the join with the
+    # frames that move as it does.
+    inside = float(np.median([e for t, e in enumerate(errors_chunked) if t != 11 and t % 2 == 11 % 2]))
     print(f"join {join:.2f}, median inside {inside:.2f}, ratio {join / inside:.2f}; "
           f"sequential at the join {errors_sequential[11]:.2f}")
     assert join <= 1.5 * inside

@@ -96,8 +96,8 @@ def _add_video_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--size", metavar="WxH", help="process at this size")
     g.add_argument("--flow", choices=FLOWS, help="optical flow for temporal coherence (default farneback)")
     g.add_argument("--flow-scale", type=float, metavar="F", help="flow computed at this fraction of the size (0.5)")
-    g.add_argument("--blend", type=float, metavar="F", help="share of the previous dream carried over (0.9)")
-    g.add_argument("--refine-steps", type=int, metavar="N", help="steps per octave for carried-over frames (2)")
+    g.add_argument("--blend", type=float, metavar="F", help="share of the previous dream carried over (1.0)")
+    g.add_argument("--refine-steps", type=int, metavar="N", help="steps per octave for carried-over frames (1)")
     g.add_argument("--codec", choices=CODECS, help="output codec (default h264)")
     g.add_argument("--crf", type=int, metavar="N", help="constant rate factor (quality; lower is better)")
     g.add_argument("--json-report", metavar="PATH", help="write settings, counts and stage timings here")
@@ -202,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dreamed", metavar="DREAMED")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--plot", metavar="PNG", help="draw the per-frame warp error here")
+    p.add_argument(
+        "--projection",
+        choices=("auto", "flat", "equirect"),
+        default="auto",
+        help="equirect adds the seam ratio and pole streak scores (auto: for 2:1 frames)",
+    )
 
     p = sub.add_parser("preview", help="contact sheet: source above dream for a few frames, or one frame per layer")
     p.add_argument("input", metavar="INPUT", help="a video file or a still image")

@@ -115,7 +115,7 @@ def probe(args: Namespace) -> int:
 def metrics(args: Namespace) -> int:
     from ..metrics import compare_files, plot_warp_error
 
-    report = compare_files(args.source, args.dreamed)
+    report = compare_files(args.source, args.dreamed, projection=args.projection)
     if args.plot:
         plot_warp_error(report, args.plot)
     if args.json:
@@ -127,6 +127,10 @@ def metrics(args: Namespace) -> int:
             "mean |change| of a frame against the previous one warped along the flow, 0-255 RGB: lower is steadier)"
         )
         print(f"strength          {report.strength:.3f}  (mean |dream - source|, 0-255 RGB: higher is a stronger dream)")
+        if report.panorama is not None:
+            pano = report.panorama
+            print(f"seam ratio        {pano['seam_ratio']:.3f}  (source itself: {pano['source_seam_ratio']:.3f})")
+            print(f"pole streaks      zenith {pano['pole_streak_zenith']:.3f}  nadir {pano['pole_streak_nadir']:.3f}")
     return 0
 
 

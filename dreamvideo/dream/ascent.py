@@ -205,6 +205,7 @@ class Dreamer:
         steps: int | None = None,
         frame_index: int = 0,
         rng: np.random.Generator | None = None,
+        step_weight: Tensor | None = None,
     ) -> Tensor:
         """Dream ``image`` ``(B, 3, H, W)`` in [0, 1]; returns the same shape.
 
@@ -213,6 +214,8 @@ class Dreamer:
                 0 returns the image.
             frame_index: with ``settings.seed``, picks the random stream (jitter, views).
             rng: a random stream to use instead (e.g. shared by the eyes of a stereo frame).
+            step_weight: ``(B or 1, 1, H, W)``, each pixel's share of every step (0: it stays as
+                it is, 1: a full step), resized with each octave; None for 1 everywhere.
         """
         s = self.settings
         steps = self.scaled_steps(s.steps if steps is None else steps)
@@ -225,15 +228,19 @@ class Dreamer:
             base = self.projection.resize(image, size)
             detail = torch.zeros_like(base) if detail is None else self.projection.resize(detail, size)
             x = (base + detail).clamp(0, 1)
+            weight = None if step_weight is None else self.projection.resize(step_weight, size)
             for _ in range(steps):
-                x = self.step(x, rng, width=width)
+                x = self.step(x, rng, width=width, weight=weight)
             detail = x - base
         return (image + self.projection.resize(detail, (height, width))).clamp(0, 1)
 
-    def step(self, x: Tensor, rng: np.random.Generator, *, width: int | None = None) -> Tensor:
+    def step(
+        self, x: Tensor, rng: np.random.Generator, *, width: int | None = None, weight: Tensor | None = None
+    ) -> Tensor:
         """One ascent step on ``x`` ``(B, 3, h, w)``: jitter, gradient, normalise per item, move, clamp.
 
         ``width`` is the full frame's width, so an anchored jitter can scale with the octave.
+        ``weight`` ``(B or 1, 1, h, w)`` scales the move per pixel (see ``dream``'s ``step_weight``).
         """
         s = self.settings
         jitter = s.jitter_px
@@ -250,6 +257,8 @@ class Dreamer:
         if self.grey:
             grad = grad.mean(dim=1, keepdim=True).expand_as(grad)
         grad = grad / (grad.abs().mean(dim=(1, 2, 3), keepdim=True) + 1e-12)
+        if weight is not None:
+            grad = grad * weight
         return (x + s.step_size * math.sqrt(s.strength) * grad).clamp(0, 1)
 
     def gradient(self, x: Tensor) -> Tensor:

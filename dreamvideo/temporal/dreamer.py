@@ -1,10 +1,10 @@
 """The temporal dreamer: consecutive frames of one clip, the dream carried along the optical flow.
 
 Each frame after the first starts from the previous frame's dream detail
-(dream − source), warped onto it along ``flow_cur_to_prev`` and kept only where
-the forward–backward check says the pixel was visible in the previous frame;
-disoccluded pixels and pixels from outside the frame are dreamed afresh, and a
-scene cut restarts the dream.
+(dream − source), warped onto it along ``flow_cur_to_prev`` and kept where the
+flow is consistent and the warped previous source matches this one
+(:mod:`.carry`); pixels not carried get the first frame's full step budget, the
+dream is held at its shot's first-frame strength, and a scene cut restarts it.
 
 The carried state (:class:`TemporalState`) can be taken out and handed to
 another dreamer: from the pre-roll of a chunk to its first written frame, or
@@ -13,6 +13,7 @@ from one eye of a stereo frame to the other.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,10 +22,9 @@ import torch
 from ..config import VideoSettings
 from ..dream import Dreamer, image_to_tensor, tensor_to_image
 from ..io.decode import Frame
-from .cuts import is_scene_cut
+from .carry import cap_strength, carry_detail, carry_weights, detail_strength, refine
 from .flow import FlowEvidence
-from .occlusion import consistency_mask, soften_mask
-from .warp import flow_to_tensor, to_device, warp
+from .warp import flow_to_tensor, to_device
 
 __all__ = ["TemporalDreamer", "TemporalState"]
 
@@ -38,11 +38,14 @@ class TemporalState:
         prev_detail: the previous dream detail (dream − source), ``float32 (1, 3, H, W)`` on the
             dreamer's device, or None before the first frame (and always with ``--flow none``).
         prev_index: the previous frame's source index, or None.
+        shot_strength: the dream strength (mean ``|dream - source|``, [0, 1] scale) of the
+            current shot's first, fully dreamed frame: carried frames are held at most this strong.
     """
 
     prev_source: np.ndarray | None = None
     prev_detail: torch.Tensor | None = None
     prev_index: int | None = None
+    shot_strength: float = 0.0
 
 
 class TemporalDreamer:
@@ -68,14 +71,15 @@ class TemporalDreamer:
         self.video = video
         self.dtype = dtype
         self._state = TemporalState() if state is None else state
+        self._keep: torch.Tensor | None = None  # this frame's carry weights (1, 1, H, W), set by ``carried``
 
     def state(self) -> TemporalState:
         """The state the next frame would start from (shared, not copied: tensors are not changed in place)."""
-        return TemporalState(self._state.prev_source, self._state.prev_detail, self._state.prev_index)
+        return dataclasses.replace(self._state)
 
     def load_state(self, state: TemporalState) -> None:
         """Continue from ``state``, e.g. another dreamer's after its pre-roll."""
-        self._state = TemporalState(state.prev_source, state.prev_detail, state.prev_index)
+        self._state = dataclasses.replace(state)
 
     def __call__(
         self, frame: Frame, flows: FlowEvidence | tuple[np.ndarray, np.ndarray] | None
@@ -85,36 +89,57 @@ class TemporalDreamer:
         Args:
             frame: the decoded frame (``image`` uint8 ``(H, W, 3)`` RGB).
             flows: ``(flow_cur_to_prev, flow_prev_to_cur)`` between the previous source frame
-                and this one, or the :class:`~dreamvideo.temporal.flow.FlowEvidence` the flow
-                workers computed from them (mask and cut decided there, ahead), or None for the
-                first frame or with ``--flow none``.
+                and this one, or the :class:`~.flow.FlowEvidence` the flow workers computed
+                from them (carry weights and cut decided there, ahead), or None for the first
+                frame or with ``--flow none``.
 
         Returns:
             The dreamed frame, ``(H, W, 3)`` RGB in ``dtype``, and whether a scene cut restarted
             the dream here.
         """
-        device = self.dreamer.device
-        state = self._state
-        source = image_to_tensor(frame.image, device)
-        init, steps, cut = source, self.dreamer.settings.steps, False
-        if isinstance(flows, FlowEvidence) and state.prev_detail is not None and self.video.blend > 0:
-            cut = flows.cut
-            if not cut:
-                flow = flow_to_tensor(flows.flow_cur_to_prev, device, size=flows.size)
-                carried = warp(state.prev_detail, flow)
-                keep = to_device(flows.keep, device)[None, None]
-                init = (source + self.video.blend * keep * carried).clamp(0, 1)
-                steps = self.video.refine_steps
-        elif flows is not None and state.prev_detail is not None and self.video.blend > 0:
-            flow_cur_to_prev, flow_prev_to_cur = flows
-            visible = consistency_mask(flow_cur_to_prev, flow_prev_to_cur)
-            cut = is_scene_cut(state.prev_source, frame.image, flow_cur_to_prev, visible)
-            if not cut:
-                carried = warp(state.prev_detail, flow_cur_to_prev)
-                keep = torch.from_numpy(soften_mask(visible)).to(device)[None, None]
-                init = (source + self.video.blend * keep * carried).clamp(0, 1)
-                steps = self.video.refine_steps
-        dreamed = self.dreamer.dream(init, steps=steps, frame_index=frame.index)
+        source = image_to_tensor(frame.image, self.dreamer.device)
+        carried, cut = self.carried(frame, source, flows)
+        dreamed = self.dream(source, carried, frame.index)
+        strength = self._state.shot_strength
+        if carried is None:
+            strength = detail_strength(dreamed, source)
+        else:
+            dreamed = cap_strength(dreamed, source, strength)
         if self.video.flow != "none":
-            self._state = TemporalState(frame.image, dreamed - source, frame.index)
+            self._state = TemporalState(frame.image, dreamed - source, frame.index, strength)
         return tensor_to_image(dreamed, dtype=self.dtype), cut
+
+    def carried(
+        self, frame: Frame, source: torch.Tensor, flows: FlowEvidence | tuple[np.ndarray, np.ndarray] | None
+    ) -> tuple[torch.Tensor | None, bool]:
+        """The previous dream detail this frame starts from, and whether the frame is a scene cut.
+
+        Returns:
+            ``blend · keep · warp(previous detail, flow_cur_to_prev)``, ``(1, 3, H, W)``, or
+            None for a first frame, a cut, or a run without flow (``keep``: see
+            :func:`~.carry.carry_weights`; kept for :meth:`dream`).
+        """
+        state = self._state
+        if flows is None or state.prev_detail is None or self.video.blend <= 0:
+            return None, False
+        wrap_x = self.dreamer.projection.wraps_x  # a 360° frame's seam: its edges are neighbours
+        if isinstance(flows, FlowEvidence):
+            if flows.cut:
+                return None, True
+            self._keep = to_device(flows.keep, source.device)[None, None]
+            flow = flow_to_tensor(flows.flow_cur_to_prev, source.device, size=flows.size)
+            return carry_detail(state.prev_detail, flow, self._keep, self.video.blend, wrap_x=wrap_x), False
+        flow_cur_to_prev, flow_prev_to_cur = flows
+        keep, cut = carry_weights(state.prev_source, frame.image, flow_cur_to_prev, flow_prev_to_cur, wrap_x=wrap_x)
+        if cut:
+            return None, True
+        self._keep = torch.from_numpy(keep).to(source.device)[None, None]
+        return carry_detail(state.prev_detail, flow_cur_to_prev, self._keep, self.video.blend, wrap_x=wrap_x), False
+
+    def dream(self, source: torch.Tensor, carried: torch.Tensor | None, frame_index: int) -> torch.Tensor:
+        """Dream ``source`` ``(1, 3, H, W)`` from its carried detail: :func:`~.carry.refine` when something
+        was carried, ``--steps`` for a fresh start. Subclasses dream differently (stereo eyes)."""
+        if carried is None:
+            return self.dreamer.dream(source, frame_index=frame_index)
+        start = (source + carried).clamp(0, 1)
+        return refine(self.dreamer, start, self._keep, refine_steps=self.video.refine_steps, frame_index=frame_index)

@@ -8,7 +8,7 @@ This module imports only numpy, OpenCV and the standard library: the worker
 processes of :class:`FlowWorkers` import it and must not load torch.
 
 :func:`flow_evidence` is what the staged runner asks the workers for: besides the
-flow, the consistency mask, the cut decision and the softened mask are computed
+flow, the carry weights and the cut decision (``keep.carry_weights``) are computed
 there, ahead of the dream, instead of on the dream thread while the device waits;
 and only the flow the warp needs comes back, at the scale it was computed at (the
 dream side upsamples it on the device).
@@ -16,7 +16,9 @@ dream side upsamples it on the device).
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -30,7 +32,8 @@ from ..errors import ConfigError
 
 __all__ = [
     "FLOW_METHODS",
-    "FARNEBACK_PARAMS",
+    "PIPELINE_FARNEBACK_PARAMS",
+    "METRIC_FARNEBACK_PARAMS",
     "DIS_PARAMS",
     "compute_flow",
     "flow_pair",
@@ -42,10 +45,13 @@ __all__ = [
 
 FLOW_METHODS = ("farneback", "dis")
 
-# winsize 21 and poly_sigma 1.1 (OpenCV's advice for poly_n 5) had the lowest
-# end-point error of winsize 13-21, poly_sigma 1.1-1.2 at half size. More than
-# 4 levels is never used at 1080p and below: OpenCV drops levels under 32 px.
-FARNEBACK_PARAMS: Mapping[str, Any] = MappingProxyType(
+# Two Farneback settings, one per purpose; they differ only in poly_sigma.
+#
+# The pipeline's (the default of every function here), tuned: winsize 21 and poly_sigma 1.1
+# (OpenCV's advice for poly_n 5) had the lowest end-point error of winsize 13-21, poly_sigma
+# 1.1-1.2 at half size. More than 4 levels is never used at 1080p and below: OpenCV drops
+# levels under 32 px.
+PIPELINE_FARNEBACK_PARAMS: Mapping[str, Any] = MappingProxyType(
     {
         "pyr_scale": 0.5,
         "levels": 4,
@@ -53,6 +59,20 @@ FARNEBACK_PARAMS: Mapping[str, Any] = MappingProxyType(
         "iterations": 3,
         "poly_n": 5,
         "poly_sigma": 1.1,
+        "flags": 0,
+    }
+)
+
+# The metrics' (warp error, ``dreamvideo metrics``), fixed by the founders' DESIGN.md (Metrics)
+# so that figures from different runs and machines compare: never tune these.
+METRIC_FARNEBACK_PARAMS: Mapping[str, Any] = MappingProxyType(
+    {
+        "pyr_scale": 0.5,
+        "levels": 4,
+        "winsize": 21,
+        "iterations": 3,
+        "poly_n": 5,
+        "poly_sigma": 1.2,
         "flags": 0,
     }
 )
@@ -74,8 +94,8 @@ _DIS_SETTERS = {
     "gradient_descent_iterations": "setGradientDescentIterations",
     "variational_refinement_iterations": "setVariationalRefinementIterations",
 }
-_DEFAULTS = {"farneback": FARNEBACK_PARAMS, "dis": DIS_PARAMS}
-_KNOWN = {"farneback": tuple(FARNEBACK_PARAMS), "dis": ("preset", *_DIS_SETTERS)}
+_DEFAULTS = {"farneback": PIPELINE_FARNEBACK_PARAMS, "dis": DIS_PARAMS}
+_KNOWN = {"farneback": tuple(PIPELINE_FARNEBACK_PARAMS), "dis": ("preset", *_DIS_SETTERS)}
 
 
 def compute_flow(
@@ -85,6 +105,7 @@ def compute_flow(
     method: str = "farneback",
     scale: float = 0.5,
     params: Mapping[str, Any] | None = None,
+    wrap_x: bool = False,
 ) -> np.ndarray:
     """Compute the dense flow that samples ``dst`` for each pixel of ``src``.
 
@@ -96,10 +117,13 @@ def compute_flow(
         dst: frame the flow points into, same shape as ``src``.
         method: one of :data:`FLOW_METHODS`.
         scale: resolution factor in ``(0, 1]`` for the computation.
-        params: overrides of :data:`FARNEBACK_PARAMS` or :data:`DIS_PARAMS`,
+        params: overrides of :data:`PIPELINE_FARNEBACK_PARAMS` or :data:`DIS_PARAMS`,
             key by key. DIS keys: ``preset`` (``ultrafast``, ``fast``,
             ``medium``), ``finest_scale``, ``patch_size``, ``patch_stride``,
             ``gradient_descent_iterations``, ``variational_refinement_iterations``.
+        wrap_x: the left and right edges are neighbours (an equirect panorama): the
+            frames are padded with the other edge's columns before the flow is
+            computed, so motion across the seam is found; the padding is cut off.
 
     Returns:
         ``flow_src_to_dst``, float32 ``(H, W, 2)`` in pixels: ``dst`` sampled at
@@ -111,7 +135,7 @@ def compute_flow(
     """
     settings = _settings(method, scale, params)
     _check_pair(src, dst)
-    return _flow(_prepare(src, scale), _prepare(dst, scale), method, settings, src.shape[:2])
+    return _flow(_prepare(src, scale), _prepare(dst, scale), method, settings, src.shape[:2], wrap_x)
 
 
 def flow_pair(
@@ -121,13 +145,14 @@ def flow_pair(
     method: str = "farneback",
     scale: float = 0.5,
     params: Mapping[str, Any] | None = None,
+    wrap_x: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Compute the flow in both directions between consecutive frames.
 
     Args:
         prev: previous source frame, uint8 RGB ``(H, W, 3)`` or grey ``(H, W)``.
         cur: current source frame, same shape.
-        method, scale, params: as in :func:`compute_flow`.
+        method, scale, params, wrap_x: as in :func:`compute_flow`.
 
     Returns:
         ``(flow_cur_to_prev, flow_prev_to_cur)``, each float32 ``(H, W, 2)``.
@@ -137,8 +162,8 @@ def flow_pair(
     small_prev, small_cur = _prepare(prev, scale), _prepare(cur, scale)
     size = prev.shape[:2]
     return (
-        _flow(small_cur, small_prev, method, settings, size),
-        _flow(small_prev, small_cur, method, settings, size),
+        _flow(small_cur, small_prev, method, settings, size, wrap_x),
+        _flow(small_prev, small_cur, method, settings, size, wrap_x),
     )
 
 
@@ -148,13 +173,13 @@ class FlowEvidence:
 
     Attributes:
         size: ``(H, W)`` of the frames.
-        cut: whether the current frame starts a new shot (``cuts.is_scene_cut``).
+        cut: whether the current frame starts a new shot.
         flow_cur_to_prev: float32 ``(h, w, 2)`` at the scale it was computed at, vectors in
             pixels of that scale; None after a cut. ``warp.flow_to_tensor(..., size=size)``
             brings it to the frame's size.
-        keep: float32 ``(H, W)`` in [0, 1], ``occlusion.soften_mask`` of the consistency mask
-            (1 where the previous dream is carried over); None after a cut. Not float16: the
-            ascent amplifies its rounding to 0.1 grey levels on average by the third frame.
+        keep: float32 ``(H, W)`` in [0, 1], the carry weights (``keep.carry_weights``); None
+            after a cut. Not float16: the ascent amplifies its rounding to 0.1 grey levels on
+            average by the third frame.
     """
 
     size: tuple[int, int]
@@ -170,30 +195,31 @@ def flow_evidence(
     method: str = "farneback",
     scale: float = 0.5,
     params: Mapping[str, Any] | None = None,
+    wrap_x: bool = False,
 ) -> FlowEvidence:
     """The flow pair of two consecutive source frames and what the dream decides from it.
 
-    The same functions the dream thread would call (consistency mask, scene cut, softened
-    mask), at full resolution, here: in a worker process, ahead of the dream.
+    The same function the dream thread would call (``keep.carry_weights``: consistency and
+    photometric checks, scene cut, softened weights), at full resolution, here: in a
+    worker process, ahead of the dream.
 
     Args:
         prev, cur: consecutive source frames, uint8 RGB ``(H, W, 3)``.
-        method, scale, params: as in :func:`compute_flow`.
+        method, scale, params, wrap_x: as in :func:`compute_flow`.
     """
-    from .cuts import is_scene_cut
-    from .occlusion import consistency_mask, soften_mask
+    from .keep import carry_weights
 
     settings = _settings(method, scale, params)
     _check_pair(prev, cur)
     small_prev, small_cur = _prepare(prev, scale), _prepare(cur, scale)
     size = prev.shape[:2]
-    small_back = _flow(small_cur, small_prev, method, settings, small_cur.shape[:2])
+    small_back = _flow(small_cur, small_prev, method, settings, small_cur.shape[:2], wrap_x)
     back = _upsample(small_back, size)
-    forward = _flow(small_prev, small_cur, method, settings, size)
-    visible = consistency_mask(back, forward)
-    if is_scene_cut(prev, cur, back, visible):
+    forward = _flow(small_prev, small_cur, method, settings, size, wrap_x)
+    keep, cut = carry_weights(prev, cur, back, forward, wrap_x=wrap_x)
+    if cut:
         return FlowEvidence(size, True, None, None)
-    return FlowEvidence(size, False, small_back, soften_mask(visible))
+    return FlowEvidence(size, False, small_back, keep)
 
 
 def default_processes() -> int:
@@ -218,7 +244,7 @@ class FlowWorkers:
     of scripts that use it light (``dreamvideo.cli`` included).
 
     Args:
-        method, scale, params: as in :func:`compute_flow`; checked here.
+        method, scale, params, wrap_x: as in :func:`compute_flow`; checked here.
         processes: worker processes; ``None`` for :func:`default_processes`,
             ``0`` to compute inline in :meth:`submit` (no pool).
 
@@ -235,6 +261,7 @@ class FlowWorkers:
         scale: float = 0.5,
         params: Mapping[str, Any] | None = None,
         processes: int | None = None,
+        wrap_x: bool = False,
     ) -> None:
         _settings(method, scale, params)
         if processes is None:
@@ -242,7 +269,7 @@ class FlowWorkers:
         if processes < 0:
             raise ConfigError(f"flow processes must be >= 0, got {processes}")
         self.processes = processes
-        self._kwargs = {"method": method, "scale": scale, "params": dict(params or {})}
+        self._kwargs = {"method": method, "scale": scale, "params": dict(params or {}), "wrap_x": wrap_x}
         self._closed = False
         self._pool = None
         if processes > 0:
@@ -351,8 +378,19 @@ def _prepare(frame: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _flow(
-    src: np.ndarray, dst: np.ndarray, method: str, settings: dict[str, Any], size: tuple[int, int]
+    src: np.ndarray,
+    dst: np.ndarray,
+    method: str,
+    settings: dict[str, Any],
+    size: tuple[int, int],
+    wrap_x: bool = False,
 ) -> np.ndarray:
+    pad = 0
+    if wrap_x:
+        # Enough of the other edge for the coarsest pyramid level's window to see across the seam.
+        pad = min(src.shape[1], max(16, src.shape[1] // 8))
+        src = cv2.copyMakeBorder(src, 0, 0, pad, pad, cv2.BORDER_WRAP)
+        dst = cv2.copyMakeBorder(dst, 0, 0, pad, pad, cv2.BORDER_WRAP)
     if method == "farneback":
         flow = cv2.calcOpticalFlowFarneback(src, dst, None, **settings)
     else:
@@ -361,6 +399,8 @@ def _flow(
             if key in settings:
                 getattr(dis, setter)(int(settings[key]))
         flow = dis.calc(src, dst, None)
+    if pad:
+        flow = flow[:, pad:-pad]
     return _upsample(flow, size)
 
 
@@ -375,11 +415,9 @@ def _upsample(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(flow, dtype=np.float32)
 
 
-def _context():
+def _context() -> multiprocessing.context.BaseContext:
     # Not fork: the parent may hold CUDA state and threads. forkserver starts
     # workers from a clean process cheaply; spawn is the fallback elsewhere.
-    import multiprocessing
-
     if "forkserver" in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("forkserver")
     return multiprocessing.get_context("spawn")
@@ -388,3 +426,6 @@ def _context():
 def _init_worker() -> None:
     # The workers already run in parallel; OpenCV's own threads would fight them.
     cv2.setNumThreads(1)
+    # Ctrl-C reaches the whole process group: the parent stops the run and shuts the pool
+    # down; a worker's own KeyboardInterrupt would only print a traceback over the one error line.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

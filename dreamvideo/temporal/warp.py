@@ -3,7 +3,9 @@
 One convention everywhere: pixel ``(x, y)`` has its centre at integer
 coordinates, ``flow_cur_to_prev`` is ``float32`` in pixels, ``(dx, dy)``, and
 the warped image at ``x`` is the previous image sampled bilinearly at
-``x + flow_cur_to_prev(x)``; samples beyond the edge take the edge value.
+``x + flow_cur_to_prev(x)``; samples beyond the edge take the edge value, except
+across the seam of an equirect panorama (``wrap_x``), where they come from the
+other edge.
 
 :func:`warp` is the one used on frames, by the pipeline and by the metrics.
 :func:`warp_array` is its host twin for masks and checks that stay in numpy.
@@ -19,8 +21,9 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-# torch is imported inside the functions that use it: the flow worker processes import
-# this module (through occlusion and cuts, for warp_array) and must stay free of torch.
+# torch and kornia are imported inside the functions that use them: the flow worker
+# processes import this module (through occlusion and cuts, for warp_array) and must stay
+# free of torch; kornia's package import is 0.1-0.2 s of start-up.
 
 __all__ = ["flow_to_tensor", "to_device", "warp", "warp_array"]
 
@@ -65,10 +68,16 @@ def to_device(array: np.ndarray, device: torch.device | str | None = None) -> to
     return tensor.to(device)
 
 
-def warp(image: torch.Tensor, flow_cur_to_prev: torch.Tensor | np.ndarray) -> torch.Tensor:
+def warp(
+    image: torch.Tensor,
+    flow_cur_to_prev: torch.Tensor | np.ndarray,
+    *,
+    wrap_x: bool = False,
+    mode: str = "bilinear",
+) -> torch.Tensor:
     """Resample the previous image onto the current frame's grid.
 
-    Bilinear, border padding, ``grid_sample`` with ``align_corners=True`` on
+    Bilinear (or ``mode="bicubic"``), border padding, ``grid_sample`` with ``align_corners=True`` on
     pixel-centre coordinates. Grid and sampling run in float32 whatever the
     image dtype (a bfloat16 grid is off by pixels at video widths); the result
     is cast back.
@@ -78,13 +87,22 @@ def warp(image: torch.Tensor, flow_cur_to_prev: torch.Tensor | np.ndarray) -> to
         flow_cur_to_prev: ``(B, 2, H, W)`` or ``(1, 2, H, W)`` tensor, or host
             ``(H, W, 2)`` array, in pixels: where each current pixel comes from
             in the previous frame.
+        wrap_x: the left and right edges are neighbours (equirect): ``x`` wraps
+            around the width instead of stopping at the edge.
+        mode: ``bilinear`` (the metrics' warp) or ``bicubic``, which blurs less: detail
+            carried frame after frame along sub-pixel flow keeps its sharpness.
 
     Returns:
         ``(B, C, H, W)`` on the image's device and dtype: ``image`` sampled at
         ``x + flow_cur_to_prev(x)``.
     """
     import torch
-    import torch.nn.functional as F
+    from kornia.geometry.transform import remap
+
+    try:
+        from kornia.geometry import create_meshgrid
+    except ImportError:  # kornia < 0.8.3 (the newest for Python 3.10 is 0.8.2) has it in kornia.utils only
+        from kornia.utils import create_meshgrid
 
     if isinstance(flow_cur_to_prev, np.ndarray):
         flow_cur_to_prev = flow_to_tensor(flow_cur_to_prev, image.device)
@@ -102,19 +120,31 @@ def warp(image: torch.Tensor, flow_cur_to_prev: torch.Tensor | np.ndarray) -> to
             f"{tuple(image.shape)}; expected (B or 1, 2, {h}, {w})"
         )
     flow = flow_cur_to_prev.to(device=image.device, dtype=torch.float32)
-    # Pixel coordinates → grid_sample's [-1, 1] (align_corners=True: -1 and 1 are the edge
-    # pixels' centres). torch alone, not kornia's remap (the same arithmetic): importing kornia
-    # costs 0.1-0.2 s of start-up.
-    xs = torch.arange(w, device=image.device, dtype=torch.float32)
-    ys = torch.arange(h, device=image.device, dtype=torch.float32)
-    x = (xs + flow[:, 0]) * (2 / max(w - 1, 1)) - 1
-    y = (ys[:, None] + flow[:, 1]) * (2 / max(h - 1, 1)) - 1
-    grid = torch.stack((x, y), dim=-1).expand(batch, h, w, 2)
-    warped = F.grid_sample(image.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
+    # (1, H, W, 2): each pixel's own (x, y)
+    grid = create_meshgrid(
+        h, w, normalized_coordinates=False, device=image.device, dtype=torch.float32
+    )
+    coords = grid + flow.permute(0, 2, 3, 1)
+    source = image.float()
+    if wrap_x:
+        # x in [0, W) on a copy with column 0 repeated after column W-1 (bicubic: the other edge's
+        # two columns on each side): the samples near the seam interpolate across it.
+        pad = 2 if mode == "bicubic" else 0
+        coords = torch.stack([torch.remainder(coords[..., 0], w) + pad, coords[..., 1]], dim=-1)
+        left = source[..., w - pad :] if pad else source[..., :0]
+        source = torch.cat([left, source, source[..., : max(pad, 1)]], dim=-1)
+    warped = remap(
+        source,
+        coords[..., 0],
+        coords[..., 1],
+        mode=mode,
+        padding_mode="border",
+        align_corners=True,
+    )
     return warped.to(image.dtype)
 
 
-def warp_array(image: np.ndarray, flow_cur_to_prev: np.ndarray) -> np.ndarray:
+def warp_array(image: np.ndarray, flow_cur_to_prev: np.ndarray, *, wrap_x: bool = False) -> np.ndarray:
     """Host version of :func:`warp` with ``cv2.remap``, same convention.
 
     About 6x faster than :func:`warp` on the CPU, but for uint8 images OpenCV
@@ -124,6 +154,7 @@ def warp_array(image: np.ndarray, flow_cur_to_prev: np.ndarray) -> np.ndarray:
     Args:
         image: the previous frame's values, ``(H, W)`` or ``(H, W, C)``, uint8 or float32.
         flow_cur_to_prev: float32 ``(H, W, 2)`` in pixels.
+        wrap_x: as in :func:`warp`.
 
     Returns:
         ``image`` sampled at ``x + flow_cur_to_prev(x)``, same shape and dtype.
@@ -136,5 +167,9 @@ def warp_array(image: np.ndarray, flow_cur_to_prev: np.ndarray) -> np.ndarray:
     flow = np.asarray(flow_cur_to_prev, dtype=np.float32)
     map_x = np.arange(w, dtype=np.float32) + flow[..., 0]
     map_y = np.arange(h, dtype=np.float32)[:, None] + flow[..., 1]
-    warped = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    source = image
+    if wrap_x:
+        map_x = np.mod(map_x, np.float32(w)).astype(np.float32)
+        source = np.concatenate([image, image[:, :1]], axis=1)  # as in warp: column W is column 0
+    warped = cv2.remap(source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return warped.reshape(image.shape)

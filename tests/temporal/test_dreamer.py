@@ -6,7 +6,7 @@ import numpy as np
 
 from dreamvideo.config import DreamSettings, VideoSettings
 from dreamvideo.io import Frame
-from dreamvideo.still import make_dreamer
+from dreamvideo.dream import make_dreamer
 from dreamvideo.temporal.dreamer import TemporalDreamer, TemporalState
 from dreamvideo.temporal.flow import flow_pair
 

@@ -9,22 +9,21 @@ import torch
 
 from dreamvideo.config import DreamSettings, VideoSettings
 from dreamvideo.io import Frame
-from dreamvideo.still import make_dreamer
-from dreamvideo.temporal.cuts import is_scene_cut
+from dreamvideo.dream import make_dreamer
+from dreamvideo.temporal.carry import carry_weights
 from dreamvideo.temporal.dreamer import TemporalDreamer
 from dreamvideo.temporal.flow import FlowEvidence, FlowWorkers, flow_evidence, flow_pair
-from dreamvideo.temporal.occlusion import consistency_mask, soften_mask
 from dreamvideo.temporal.warp import flow_to_tensor
 
 
 def test_evidence_matches_what_the_dream_thread_computes(photos, crop):
     prev, cur = crop(photos["astronaut"], 100, 60, 128), crop(photos["astronaut"], 104, 62, 128)
     back, forward = flow_pair(prev, cur)
-    visible = consistency_mask(back, forward)
+    keep, cut = carry_weights(prev, cur, back, forward)
     evidence = flow_evidence(prev, cur)
-    assert evidence.cut is False and evidence.cut == is_scene_cut(prev, cur, back, visible)
+    assert evidence.cut is False and cut is False
     assert evidence.flow_cur_to_prev.shape == (64, 64, 2)  # at the computed scale (0.5)
-    np.testing.assert_array_equal(evidence.keep, soften_mask(visible))
+    np.testing.assert_array_equal(evidence.keep, keep)
     # Upsampled on the device side: cv2.INTER_LINEAR's half-pixel centres, vectors scaled.
     full = flow_to_tensor(evidence.flow_cur_to_prev, size=(128, 128))[0].permute(1, 2, 0).numpy()
     np.testing.assert_allclose(full, back, atol=1e-4)
@@ -43,8 +42,9 @@ def test_dreamed_frames_are_the_same_either_way(photos, crop):
     for frame, pair, evidence in zip(frames, pairs, ahead):
         a, b = one(frame, pair)[0], two(frame, evidence)[0]
         diff = np.abs(a.astype(int) - b.astype(int))
-        # a torch upsample instead of OpenCV's (1e-4 px apart), amplified a little by the ascent
-        assert diff.mean() < 0.01 and diff.max() <= 1
+        # A torch upsample instead of OpenCV's (1e-4 px apart), amplified by the bicubic carry and
+        # the refine steps: frame 1 mean 0.001 (max 1), frame 2 mean 0.047 (max 4) grey levels.
+        assert diff.mean() < 0.1 and diff.max() <= 6
 
 
 def test_workers_send_back_a_fraction_of_the_bytes(photos, crop):

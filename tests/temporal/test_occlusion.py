@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from dreamvideo.temporal.flow import flow_pair
-from dreamvideo.temporal.occlusion import blend_mask, consistency_mask, soften_mask
+from dreamvideo.temporal.occlusion import blend_mask, carry_mask, consistency_mask, photometric_mask, soften_mask
+
+from ..clips import camera_path, occluder, panorama, view
 
 SIZE, SIDE, TOP, LEFT, STEP = 128, 32, 48, 40, 8
 
@@ -96,3 +98,42 @@ def test_blend_mask_is_soft_and_shrinks_the_hole(object_over_background):
     hard = blend_mask(*object_flows(), erode=0, sigma=0)
     assert np.array_equal(hard, (~disoccluded).astype(np.float32))
     assert np.array_equal(soften_mask(~disoccluded), soft)
+
+
+# ---------------------------------------------------------------------------
+# the photometric check
+
+
+def test_photometric_check_refuses_what_the_occluder_uncovers():
+    # Farneback drags the occluder's flow over what it uncovers, and that flow passes the
+    # consistency check: the sources tell.
+    clip = occluder()
+    caught_by_flow, caught = [], []
+    for i in range(1, len(clip.frames)):
+        prev, cur, revealed = clip.frames[i - 1], clip.frames[i], clip.revealed[i]
+        flow_cur_to_prev, flow_prev_to_cur = flow_pair(prev, cur, scale=0.5)
+        consistent = consistency_mask(flow_cur_to_prev, flow_prev_to_cur)
+        carried = carry_mask(prev, cur, flow_cur_to_prev, flow_prev_to_cur)
+        assert not (carried & ~consistent).any()
+        caught_by_flow.append((~consistent[revealed]).mean())
+        caught.append((~carried[revealed]).mean())
+    assert np.mean(caught_by_flow) < 0.1 and np.mean(caught) > 0.5, (caught_by_flow, caught)  # 0.013, 0.63
+
+
+def test_photometric_check_keeps_a_pan_with_true_flow():
+    pano = panorama("workshop")
+    prev, cur = view(pano, 10.0), view(pano, 10.0, 3.0)
+    flow_cur_to_prev, _ = flow_pair(prev, cur, scale=1.0)
+    keep = photometric_mask(prev, cur, flow_cur_to_prev)
+    assert keep.dtype == bool and keep.shape == cur.shape[:2]
+    assert keep.mean() > 0.95
+
+
+def test_photometric_check_ignores_noise_and_exposure():
+    frame = camera_path(1).frames[0]
+    rng = np.random.default_rng(0)
+    noisy = np.clip(frame * 0.6 + rng.normal(0, 4, frame.shape), 0, 255).astype(np.uint8)  # darker, noisy
+    still = np.zeros((*frame.shape[:2], 2), np.float32)
+    assert photometric_mask(frame, noisy, still).mean() > 0.97
+    other = view(panorama("workshop"), 150.0)  # something else entirely
+    assert photometric_mask(frame, other, still).mean() < 0.6

@@ -1,0 +1,152 @@
+"""Carrying the dream from one frame to the next: what is kept, how it is refined, how strong it stays.
+
+A frame after the first (and not after a cut) starts from its source plus the
+previous frame's dream detail, warped along ``flow_cur_to_prev`` and kept where
+:func:`~.occlusion.carry_mask` allows (:func:`carry_weights`, :func:`carry_detail`).
+:func:`refine` then dreams it: carried pixels get ``refine_steps`` at
+``REFINE_WEIGHT`` of the step size, pixels not carried (``keep`` near 0:
+disocclusions, things entering the frame) get the first frame's full budget,
+so the dream is as strong there as anywhere. :func:`cap_strength` holds the
+dream at the strength of its shot's first frame.
+
+Why these choices (in-process on the sample clip's first shot, and on its first
+frame repeated 32 times; ``benchmarks/coherence.py`` gives the encoded figures):
+with the old scheme (10 % of the detail dropped each frame, two full refine
+steps, bilinear warp) a *still* frame's dream changes by 7.2 grey levels a frame
+(0.34x the independent dreams' warp error): the dropped detail is restored by
+new steps, which never land where the old ones did. Jitter is not the cause
+(without it the pan's warp error moved by 2 %). Carrying all the detail (blend
+1) with one refine step at a quarter of the step size, along a bicubic warp
+(the bilinear one blurs the detail at every sub-pixel shift, so it must be
+re-dreamed), gives 1.3 (0.06x) at the same strength; on the pan, 0.42x at
+0.87x strength becomes 0.32x at 1.0x (unencoded). Carrying everything would
+grow without bound (1.58x the strength after 32 still frames with full-size
+refine steps): :func:`cap_strength` holds it at the shot's first frame. A
+quarter step rather than a half: camera path 0.367x at 0.87x strength against
+0.384x at 0.91x; raising weak frames back to the target as well as capping
+strong ones costs more steadiness (0.393x) than it gains strength.
+
+The extra steps for revealed pixels cost: on the test clips' camera path, where
+something enters at every edge every frame, the crop is the whole frame and a
+frame costs the full ``--steps``; on the sample pan (one edge) about half of that.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..dream.ascent import Dreamer
+from .cuts import is_scene_cut
+from .occlusion import consistency_mask, photometric_mask, soften_mask
+from .keep import carry_weights
+from .warp import warp
+
+__all__ = [
+    "REFINE_WEIGHT",
+    "REVEALED",
+    "cap_strength",
+    "carry_detail",
+    "carry_weights",
+    "detail_strength",
+    "refine",
+]
+
+REFINE_WEIGHT = 0.25  # carried pixels' share of each refine step (step size times this)
+REVEALED = 0.5  # a pixel whose keep weight is below this is dreamed with the full budget
+_MARGIN = 24  # pixels of context around the revealed region for its extra steps
+
+
+def carry_detail(
+    prev_detail: Tensor, flow_cur_to_prev: np.ndarray, keep: Tensor, blend: float, *, wrap_x: bool = False
+) -> Tensor:
+    """The detail a carried frame starts from (added to its source): ``blend * keep * warp(prev_detail)``.
+
+    Args:
+        prev_detail: the previous frame's dream minus its source, ``(1, 3, H, W)``.
+        flow_cur_to_prev: float32 ``(H, W, 2)`` in pixels.
+        keep: ``(1, 1, H, W)`` from :func:`carry_weights`.
+        blend: the share of the detail carried (``--blend``).
+        wrap_x: the left and right edges are neighbours (equirect).
+    """
+    return blend * keep * warp(prev_detail, flow_cur_to_prev, wrap_x=wrap_x, mode="bicubic")
+
+
+def refine(dreamer: Dreamer, start: Tensor, keep: Tensor, *, refine_steps: int, frame_index: int) -> Tensor:
+    """Dream a carried frame: ``refine_steps`` everywhere, the full ``--steps`` where nothing was carried.
+
+    Carried pixels move ``REFINE_WEIGHT`` of a step each refine step; pixels with ``keep`` < 1 move
+    more, up to a full step. Where ``keep`` < ``REVEALED`` somewhere, ``steps - refine_steps`` more
+    steps follow, weighted by ``1 - keep``, on a crop around those pixels with a margin of context
+    (the whole frame for a projection other than flat): the pyramid of the crop has the frame's
+    octave scales, so the dream there looks as it does elsewhere.
+
+    Args:
+        dreamer: the ``Dreamer``.
+        start: ``(1, 3, H, W)``: the source plus :func:`carry_detail`, clamped to [0, 1].
+        keep: ``(1, 1, H, W)`` in [0, 1].
+        refine_steps: ``--refine-steps``.
+        frame_index: the frame's index (its random stream).
+
+    Returns:
+        ``(1, 3, H, W)`` in [0, 1].
+    """
+    fresh = 1 - keep
+    weight = REFINE_WEIGHT * keep + fresh
+    dreamed = dreamer.dream(start, steps=refine_steps, frame_index=frame_index, step_weight=weight)
+    extra = dreamer.settings.steps - refine_steps
+    if extra <= 0 or float(fresh.max()) <= 1 - REVEALED:
+        return dreamed
+    (y0, y1), (x0, x1) = _box(fresh[0, 0] > 0.01, dreamer.model.spec.min_size)
+    if dreamer.projection.name != "flat":
+        (y0, y1), (x0, x1) = (0, start.shape[-2]), (0, start.shape[-1])
+    crop_dreamer = _crop_dreamer(dreamer, x1 - x0, start.shape[-1])
+    part = crop_dreamer.dream(
+        dreamed[..., y0:y1, x0:x1], steps=extra, frame_index=frame_index, step_weight=fresh[..., y0:y1, x0:x1]
+    )
+    dreamed = dreamed.clone()
+    dreamed[..., y0:y1, x0:x1] = part
+    return dreamed
+
+
+def detail_strength(dreamed: Tensor, source: Tensor) -> float:
+    """Mean ``|dreamed - source|`` on the [0, 1] scale."""
+    return float((dreamed - source).abs().mean())
+
+
+def cap_strength(dreamed: Tensor, source: Tensor, target: float) -> Tensor:
+    """Scale the detail down to ``target`` strength (see :func:`detail_strength`) if it is stronger.
+
+    ``source + k * detail`` with ``k`` <= 1 stays within [0, 1].
+    """
+    level = detail_strength(dreamed, source)
+    if level <= target or level == 0:
+        return dreamed
+    return source + (dreamed - source) * (target / level)
+
+
+def _box(mask: Tensor, min_side: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The bounding box ``((y0, y1), (x0, x1))`` of ``mask`` ``(H, W)``, grown by ``_MARGIN``
+    and to at least ``min_side`` a side, within the frame."""
+    spans = []
+    for axis, length in ((1, mask.shape[0]), (0, mask.shape[1])):
+        idx = torch.nonzero(mask.any(dim=axis))
+        lo, hi = max(0, int(idx.min()) - _MARGIN), min(length, int(idx.max()) + 1 + _MARGIN)
+        need = min(min_side, length) - (hi - lo)
+        if need > 0:
+            lo = max(0, lo - need)
+            hi = min(length, lo + min(min_side, length))
+        spans.append((lo, hi))
+    return spans[0], spans[1]
+
+
+def _crop_dreamer(dreamer: Dreamer, crop_width: int, width: int) -> Dreamer:
+    """A Dreamer whose pyramid on a ``crop_width`` crop has the octave scales of the ``width`` frame."""
+    s = dreamer.settings
+    if crop_width == width or s.pyramid != "anchored":
+        return dreamer  # the classic pyramid's scales do not depend on the size
+    settings = dataclasses.replace(s, base_width=max(1, round(s.base_width * crop_width / width)))
+    return Dreamer(dreamer.model, dreamer.objective, settings, grey=dreamer.grey, projection=dreamer.projection)

@@ -1,0 +1,61 @@
+"""Carrying the dream: per-pixel step weights, the full budget for revealed pixels, the strength cap."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dreamvideo.config import DreamSettings
+from dreamvideo.dream import Dreamer, image_to_tensor
+from dreamvideo.dream.objectives import layer_energy
+from dreamvideo.temporal.carry import cap_strength, carry_detail, detail_strength, refine
+
+from ..clips import camera_path
+
+
+def dreamer(model, **overrides) -> Dreamer:
+    settings = DreamSettings(**{"device": "cpu", "base_width": 96, "steps": 4, "seed": 3, **overrides})
+    return Dreamer(model, layer_energy("blocks.6"), settings)
+
+
+@pytest.fixture(scope="module")
+def frame() -> torch.Tensor:
+    return image_to_tensor(camera_path(1).frames[0][:64, :96])  # (1, 3, 64, 96), a real view
+
+
+def test_step_weight_zero_leaves_pixels_and_one_is_no_weight(lite0, frame):
+    d = dreamer(lite0)
+    weight = torch.ones((1, 1, 64, 96))
+    weight[..., :, :48] = 0
+    dreamed = d.dream(frame, frame_index=1, step_weight=weight)
+    assert torch.equal(dreamed[..., :, :40], frame[..., :, :40])  # left of the resampling's reach
+    assert (dreamed[..., :, 56:] - frame[..., :, 56:]).abs().mean() > 0.01
+    assert torch.equal(d.dream(frame, frame_index=1, step_weight=torch.ones((1, 1, 64, 96))), d.dream(frame, frame_index=1))
+
+
+def test_revealed_pixels_get_the_full_budget(lite0, frame):
+    # Carried everywhere but a strip on the right, as when a pan brings in new content.
+    d = dreamer(lite0, steps=10)
+    full = d.dream(frame, frame_index=2)
+    keep = torch.ones((1, 1, 64, 96))
+    keep[..., 80:] = 0
+    start = (frame + carry_detail(full - frame, np.zeros((64, 96, 2), np.float32), keep, 1.0)).clamp(0, 1)
+    refined = refine(d, start, keep, refine_steps=1, frame_index=3)
+    strength = (refined - frame).abs().mean(dim=(0, 1))
+    revealed, carried = float(strength[:, 84:].mean()), float(strength[:, :72].mean())
+    assert revealed > 0.8 * carried, (revealed, carried)
+    # With the refine step only, the strip would be much weaker.
+    only_refined = d.dream(start, steps=1, frame_index=3)
+    only = float((only_refined - frame).abs().mean(dim=(0, 1))[:, 84:].mean())
+    assert only < 0.6 * revealed, (only, revealed)
+
+
+def test_cap_strength_only_scales_down(frame):
+    detail = torch.full_like(frame, 0.1) * torch.sign(0.5 - frame)
+    dreamed = (frame + detail).clamp(0, 1)
+    level = detail_strength(dreamed, frame)
+    capped = cap_strength(dreamed, frame, level / 2)
+    assert detail_strength(capped, frame) == pytest.approx(level / 2, rel=1e-4)
+    assert capped.min() >= 0 and capped.max() <= 1
+    assert torch.equal(cap_strength(dreamed, frame, level * 2), dreamed)
