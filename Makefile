@@ -1,6 +1,7 @@
 # make demo  - create .venv if missing, install, dream the sample clip, print where the result is
 # make test  - create .venv if missing, install with the test, farm and models extras, run the whole suite
-# make bench - benchmark figures (not timed tests): temporal coherence, resolution independence
+# make bench - benchmark figures (not timed tests): temporal coherence, resolution independence, speed
+#              (benchmarks/speed.py: the full set on a GPU, --quick on a CPU; JSON in benchmarks/results/)
 # make robustness - run the robustness matrix (issue 9) and print it as a table
 
 PYTHON ?= python3
@@ -36,6 +37,7 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test samples/pan.mp4
 	$(BIN)/python benchmarks/coherence.py
 	$(BIN)/python benchmarks/look.py
+	$(BIN)/python benchmarks/speed.py
 
 robustness: $(VENV)/.installed-test
 	$(BIN)/python tests/robustness_table.py

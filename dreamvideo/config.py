@@ -104,6 +104,16 @@ def parse_size(text: str) -> tuple[int, int]:
 LayerWeights = tuple[tuple[str, float], ...]
 
 
+def parse_fast(text: str) -> frozenset[str]:
+    """``--fast`` ``a,b`` → the set of speed paths; ConfigError for an unknown one or bf16 with fp16."""
+    names = frozenset(part.strip() for part in text.split(",") if part.strip())
+    unknown = sorted(names - set(FAST_PATHS))
+    if unknown:
+        raise ConfigError(f"unknown --fast path {unknown[0]!r}", hint=f"use some of: {', '.join(FAST_PATHS)}")
+    _check(not {"bf16", "fp16"} <= names, "--fast takes bf16 or fp16, not both")
+    return names
+
+
 def parse_layers(text: str) -> LayerWeights:
     """Parse ``NAME[:W],...`` into ``((name, weight), ...)``; weight defaults to 1.
 
@@ -149,6 +159,8 @@ PYRAMIDS = ("anchored", "classic")
 PROJECTIONS = ("auto", "flat", "equirect")
 STEREO_LAYOUTS = ("auto", "none", "top-bottom", "left-right")
 SPHERE_MODES = ("views", "cubemap", "equirect")
+# Opt-in speed paths (--fast): none measured to win on a GPU yet (see DESIGN, Speed).
+FAST_PATHS = ("cudnn", "channels-last", "bf16", "fp16")
 FLOWS = ("farneback", "dis", "none")
 CODECS = ("h264", "h265", "prores")
 
@@ -212,6 +224,7 @@ class DreamSettings:
     stereo: str = "auto"
     sphere_mode: str = "views"
     strict: bool = False
+    fast: str | None = None
 
     def validate(self) -> None:
         """Raise ConfigError for any value out of range; parse the list options."""
@@ -231,6 +244,8 @@ class DreamSettings:
         _check(self.projection in PROJECTIONS, f"--projection must be one of {', '.join(PROJECTIONS)}")
         _check(self.stereo in STEREO_LAYOUTS, f"--stereo must be one of {', '.join(STEREO_LAYOUTS)}")
         _check(self.sphere_mode in SPHERE_MODES, f"--sphere-mode must be one of {', '.join(SPHERE_MODES)}")
+        if self.fast is not None:
+            parse_fast(self.fast)
         if self.layers is not None:
             parse_layers(self.layers)
         if self.channels is not None:
@@ -270,6 +285,7 @@ class VideoSettings:
     audio: str | None = None
     quiet: bool = False
     vr_names: bool = False
+    live: bool = False
 
     def validate(self) -> None:
         """Raise ConfigError for any value out of range."""

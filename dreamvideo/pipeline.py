@@ -12,6 +12,7 @@ not grow with the clip's length.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import queue
@@ -57,6 +58,7 @@ class RunReport:
     cuts: list[int] = field(default_factory=list)
     dream: dict = field(default_factory=dict)
     video: dict = field(default_factory=dict)
+    live: dict = field(default_factory=dict)
 
     @property
     def fps(self) -> float:
@@ -73,7 +75,17 @@ class RunReport:
             "stage_times_s": {k: round(v, 3) for k, v in self.stage_times.items()},
             "scene_cuts": self.cuts,
             "settings": {"dream": self.dream, "video": self.video},
+            **({"live": self.live} if self.live else {}),
         }
+
+    def live_summary(self) -> str:
+        """One line on a live run: frames dreamed and dropped, latency."""
+        lat = self.live["latency_ms"]
+        return (
+            f"live: dreamed {self.frames} of {self.live['input_frames']} frames "
+            f"({self.live['dropped_frames']} dropped), {self.fps:.2f} frames/s, latency median "
+            f"{lat['median']:.0f} ms, p95 {lat['p95']:.0f} ms, max {lat['max']:.0f} ms"
+        )
 
     def write_json(self, path: str) -> None:
         """Write ``to_dict()`` as JSON, atomically."""
@@ -166,7 +178,12 @@ def run_frames(
             flows = stack.enter_context(FlowWorkers(method=video.flow, scale=video.flow_scale, wrap_x=wrap_x))
         total = reader.expected_frames
         bar = stack.enter_context(_progress(total, quiet=video.quiet)) if progress is None else None
-        decoded = _Stage("decode", _decode_with_flow(reader, flows, times), QUEUE_DEPTH)
+        live = _Latest(reader, times, pace=not is_stream(reader.source)) if video.live else None
+        if live is not None:
+            decoded = live
+            previous = None
+        else:
+            decoded = _Stage("decode", _decode_with_flow(reader, flows, times), QUEUE_DEPTH)
         stack.callback(decoded.stop)
         stack.enter_context(sink)
         if preroll_sink is not None:
@@ -174,6 +191,11 @@ def run_frames(
 
         dreamed = 0
         for frame, flow_future in decoded:
+            if live is not None:
+                # Frames are dropped: the flow is between the frames dreamed, so it cannot run ahead.
+                if flows is not None and previous is not None:
+                    flow_future = flows.submit_evidence(previous.image, frame.image)
+                previous = frame
             t = time.perf_counter()
             pair = flow_future.result() if flow_future is not None else None
             times["flow_wait"] += time.perf_counter() - t
@@ -189,10 +211,14 @@ def run_frames(
                 if preroll_sink is not None:
                     preroll_sink.put(frame, image)
                 report.preroll_frames += 1
+            if live is not None:
+                live.done(frame)
             dreamed += 1
             (progress or bar.update)(dreamed, total)
         if dreamed == 0:
             raise MediaError(f"no frames decoded from {reader.source}")
+        if live is not None:
+            report.live = live.summary()
     return temporal.state()
 
 
@@ -214,7 +240,8 @@ def _check_paths(source: str, output: str, video: VideoSettings) -> None:
 
 
 def _decode_with_flow(reader, flows: FlowWorkers | None, times: dict) -> Iterator[tuple[Frame, Future | None]]:
-    """Decoded frames, each with the future of its flow from the previous frame (submitted now, so ahead)."""
+    """Decoded frames, each with the future of its :class:`FlowEvidence` from the previous frame
+    (submitted now, so computed ahead of the dream)."""
     previous = None
     frames = iter(reader)
     while True:
@@ -223,7 +250,7 @@ def _decode_with_flow(reader, flows: FlowWorkers | None, times: dict) -> Iterato
         times["decode"] += time.perf_counter() - t
         if frame is None:
             return
-        future = flows.submit(previous.image, frame.image) if flows is not None and previous is not None else None
+        future = flows.submit_evidence(previous.image, frame.image) if flows is not None and previous is not None else None
         yield frame, future
         previous = frame
 
@@ -271,6 +298,103 @@ class _Stage:
 
     def stop(self) -> None:
         self._stopped.set()
+        self._thread.join(timeout=5)
+
+
+class _Latest:
+    """Live decoding: a thread decodes as the source delivers and keeps only the newest frame.
+
+    When the dream stage is behind, the frame waiting for it is replaced (dropped) by the
+    next one, so the output lags the input by at most one frame's dream. A file is read
+    at its own rate (``pace``), as a stream would deliver it. Yields ``(frame, None)``.
+    Latency is from a frame's decode to :meth:`done` (handed to the sink); recent
+    latencies are kept in a bounded window, so memory does not grow with the stream.
+    """
+
+    _END = object()
+    WINDOW = 2000
+
+    def __init__(self, reader, times: dict, *, pace: bool) -> None:
+        self._cond = threading.Condition()
+        self._slot: tuple | None = None
+        self._finished: object = None
+        self._stopped = False
+        self.decoded = self.dropped = 0
+        self._arrived: dict[int, float] = {}
+        self._latencies: collections.deque[float] = collections.deque(maxlen=self.WINDOW)
+        self._latency_max = 0.0
+        self._thread = threading.Thread(target=self._run, args=(reader, times, pace), name="decode", daemon=True)
+        self._thread.start()
+
+    def _run(self, reader, times: dict, pace: bool) -> None:
+        try:
+            started = first = None
+            frames = iter(reader)
+            while not self._stopped:
+                t = time.perf_counter()
+                frame = next(frames, None)
+                times["decode"] += time.perf_counter() - t
+                if frame is None:
+                    break
+                if pace:
+                    if started is None:
+                        started, first = time.perf_counter(), frame.time
+                    delay = started + (frame.time - first) - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+                with self._cond:
+                    self.decoded += 1
+                    if self._slot is not None:
+                        self.dropped += 1
+                        self._arrived.pop(self._slot[0].index, None)
+                    self._arrived[frame.index] = time.perf_counter()
+                    self._slot = (frame, None)
+                    self._cond.notify()
+            end: object = self._END
+        except BaseException as exc:  # handed to the consumer, which raises it
+            end = exc
+        with self._cond:
+            self._finished = end
+            self._cond.notify()
+
+    def __iter__(self):
+        while True:
+            with self._cond:
+                while self._slot is None and self._finished is None:
+                    self._cond.wait()
+                if self._slot is not None:
+                    item, self._slot = self._slot, None
+                else:
+                    if isinstance(self._finished, BaseException):
+                        raise self._finished
+                    return
+            yield item
+
+    def done(self, frame: Frame) -> None:
+        """``frame`` has been dreamed and handed on: its latency counts."""
+        with self._cond:
+            arrived = self._arrived.pop(frame.index, None)
+        if arrived is not None:
+            latency = time.perf_counter() - arrived
+            self._latencies.append(latency)
+            self._latency_max = max(self._latency_max, latency)
+
+    def summary(self) -> dict:
+        """Input frames, dropped frames and latency (ms: median and p95 of the last WINDOW, max overall)."""
+        ordered = sorted(self._latencies)
+
+        def pick(q: float) -> float:
+            return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else 0.0
+
+        return {
+            "input_frames": self.decoded,
+            "dropped_frames": self.dropped,
+            "latency_ms": {"median": pick(0.5), "p95": pick(0.95), "max": round(1000 * self._latency_max, 1)},
+        }
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
         self._thread.join(timeout=5)
 
 

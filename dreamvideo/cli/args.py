@@ -61,6 +61,11 @@ def _add_dream_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, metavar="N", help="random seed (default 0)")
     g.add_argument("--device", choices=DEVICES, help="where to run (default auto: cuda, mps, cpu)")
     g.add_argument(
+        "--fast",
+        metavar="LIST",
+        help="opt-in speed paths, comma-separated: cudnn (autotuned kernels), channels-last, bf16 or fp16 autocast",
+    )
+    g.add_argument(
         "--projection", choices=PROJECTIONS, help="flat, or equirect for 360° (default auto: from the input's metadata)"
     )
     g.add_argument(
@@ -134,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", metavar="OUTPUT")
     _add_dream_options(p)
     _add_video_options(p)
+    p.add_argument(
+        "--live",
+        action="store_true",
+        default=None,
+        help="real time: drop input frames rather than fall behind; report latency (preset live unless --preset)",
+    )
 
     p = sub.add_parser("render", help="dream a frame range into DIR/frame_%%06d.png (resumable; for farms)")
     p.add_argument("input", metavar="INPUT")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from argparse import Namespace
 
 from ..config import (
@@ -22,7 +23,8 @@ __all__ = ["assemble", "dream", "farm", "image", "metrics", "models", "presets",
 
 def _settings(args: Namespace) -> tuple[DreamSettings, VideoSettings]:
     """The dream and video settings: defaults, then ``--preset``, then the flags given."""
-    preset = load_preset(args.preset) if getattr(args, "preset", None) else {}
+    name = getattr(args, "preset", None) or ("live" if getattr(args, "live", None) else None)
+    preset = load_preset(name) if name else {}
     made = []
     for cls, table in ((DreamSettings, "dream"), (VideoSettings, "video")):
         flags = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(cls)}
@@ -108,6 +110,8 @@ def dream(args: Namespace) -> int:
             f"interrupted: nothing written to {args.output}"
             + (" (the file already there is kept as it was)" if _is_file(args.output) else "")
         ) from None
+    if report.live:
+        print(report.live_summary(), file=sys.stderr)
     if args.output != "-":  # stdout carries the video then
         print(f"dreamed {report.frames} frames -> {report.output}")
     return 0

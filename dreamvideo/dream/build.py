@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..config import DreamSettings
+from ..config import DreamSettings, parse_fast
 from ..io import read_image
 from ..models import load_model
 from .ascent import Dreamer, image_to_tensor, resolve_device
@@ -23,6 +23,16 @@ def make_dreamer(settings: DreamSettings, *, grey: bool = False, projection: Pro
     """
     device = resolve_device(settings.device)
     model = load_model(settings.model, weights=settings.weights, device=device)
+    fast = parse_fast(settings.fast) if settings.fast else frozenset()
+    if "cudnn" in fast and device.type == "cuda":
+        import torch
+
+        # The shapes are fixed within a clip: let cuDNN time its kernels once per shape.
+        torch.backends.cudnn.benchmark = True
+    if "channels-last" in fast:
+        import torch
+
+        model.network = model.network.to(memory_format=torch.channels_last)
     guide = None
     if settings.guide is not None:
         guide = image_to_tensor(read_image(settings.guide).rgb, device)

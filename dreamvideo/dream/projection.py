@@ -17,7 +17,6 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from kornia.filters import gaussian_blur2d
 from torch import Tensor
 
 __all__ = ["FLAT", "GradientFn", "Projection"]
@@ -57,6 +56,9 @@ class Projection:
 
     def blur(self, x: Tensor, sigma: float) -> Tensor:
         """Gaussian blur of ``x`` ``(B, C, H, W)``; the horizontal edges wrap where ``wraps_x``."""
+        # Imported here: kornia's package import is 0.1-0.2 s of start-up, paid only when blurring.
+        from kornia.filters import gaussian_blur2d
+
         k = 2 * math.ceil(3 * sigma) + 1
         if not self.wraps_x:
             return gaussian_blur2d(x, (k, k), (sigma, sigma), border_type="reflect")

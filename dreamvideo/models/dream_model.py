@@ -24,32 +24,46 @@ class _AllCaptured(Exception):
     """Raised by the last tap's hook to stop the forward pass early."""
 
 
-@contextmanager
-def _capture(modules: Mapping[str, nn.Module], out: dict[str, Tensor]) -> Iterator[None]:
-    """Forward hooks that store each module's output in ``out`` under its layer name.
+class _Taps:
+    """Forward hooks on the tapped modules, registered once and kept (not per call).
 
-    Once every module has fired, the last hook raises :class:`_AllCaptured`, so
-    the network runs no further than the deepest one. The hooks are removed on exit.
+    Hooks added and removed on every forward pass stand in the way of ``torch.compile`` and
+    CUDA graphs, and cost a little each time. A hook does nothing outside :meth:`capture`.
     """
-    remaining = set(modules)
 
-    def hook_for(name: str) -> Callable[[nn.Module, object, Tensor], None]:
+    def __init__(self) -> None:
+        self._handles: dict[str, object] = {}
+        self._out: dict[str, Tensor] | None = None
+        self._remaining: set[str] = set()
+
+    def _hook_for(self, name: str) -> Callable[[nn.Module, object, Tensor], None]:
         def hook(module: nn.Module, inputs: object, output: Tensor) -> None:
-            remaining.discard(name)
-            if not remaining:
-                out[name] = output
+            if self._out is None or name not in self._remaining:
+                return
+            self._remaining.discard(name)
+            if not self._remaining:
+                self._out[name] = output
                 raise _AllCaptured
             # Keep a copy: later in-place ops (ResNet's `out += identity`) would change it.
-            out[name] = output.clone()
+            self._out[name] = output.clone()
 
         return hook
 
-    handles = [module.register_forward_hook(hook_for(name)) for name, module in modules.items()]
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
+    @contextmanager
+    def capture(self, modules: Mapping[str, nn.Module], out: dict[str, Tensor]) -> Iterator[None]:
+        """Store each module's output in ``out`` under its layer name during the block.
+
+        Once every module has fired, the last hook raises :class:`_AllCaptured`, so the
+        network runs no further than the deepest one.
+        """
+        for name, module in modules.items():
+            if name not in self._handles:
+                self._handles[name] = module.register_forward_hook(self._hook_for(name))
+        self._out, self._remaining = out, set(modules)
+        try:
+            yield
+        finally:
+            self._out, self._remaining = None, set()
 
 
 class DreamModel:
@@ -79,6 +93,7 @@ class DreamModel:
         # (lo + x·(hi − lo) − mean) / std  ==  x·scale + shift
         self._scale = (hi - lo) / std
         self._shift = (lo - mean) / std
+        self._taps = _Taps()
 
     def __repr__(self) -> str:
         return f"DreamModel({self.name!r}, device={str(self.device)!r})"
@@ -145,7 +160,7 @@ class DreamModel:
         paths = layer_modules(self.name)
         modules = {name: self.network.get_submodule(paths[name]) for name in names}
         captured: dict[str, Tensor] = {}
-        with _capture(modules, captured):
+        with self._taps.capture(modules, captured):
             try:
                 self.network(self.normalize(x))
             except _AllCaptured:

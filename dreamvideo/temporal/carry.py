@@ -42,6 +42,7 @@ from torch import Tensor
 from ..dream.ascent import Dreamer
 from .cuts import is_scene_cut
 from .occlusion import consistency_mask, photometric_mask, soften_mask
+from .keep import carry_weights
 from .warp import warp
 
 __all__ = [
@@ -57,34 +58,6 @@ __all__ = [
 REFINE_WEIGHT = 0.25  # carried pixels' share of each refine step (step size times this)
 REVEALED = 0.5  # a pixel whose keep weight is below this is dreamed with the full budget
 _MARGIN = 24  # pixels of context around the revealed region for its extra steps
-
-
-def carry_weights(
-    prev: np.ndarray,
-    cur: np.ndarray,
-    flow_cur_to_prev: np.ndarray,
-    flow_prev_to_cur: np.ndarray,
-    *,
-    wrap_x: bool = False,
-) -> tuple[np.ndarray, bool]:
-    """How much of the previous dream each pixel of ``cur`` keeps, and whether ``cur`` starts a new shot.
-
-    Args:
-        prev: previous source frame, uint8 RGB ``(H, W, 3)``.
-        cur: current source frame, same shape.
-        flow_cur_to_prev, flow_prev_to_cur: float32 ``(H, W, 2)`` in pixels.
-        wrap_x: the left and right edges are neighbours (equirect).
-
-    Returns:
-        ``(keep, cut)``: float32 ``(H, W)`` in [0, 1] (the consistency and photometric checks,
-        eroded and blurred by :func:`~.occlusion.soften_mask`; zeros at a cut), and the cut decision
-        (:func:`~.cuts.is_scene_cut`).
-    """
-    consistent = consistency_mask(flow_cur_to_prev, flow_prev_to_cur, wrap_x=wrap_x)
-    if is_scene_cut(prev, cur, flow_cur_to_prev, consistent):
-        return np.zeros(cur.shape[:2], np.float32), True
-    carried = consistent & photometric_mask(prev, cur, flow_cur_to_prev, valid=consistent, wrap_x=wrap_x)
-    return soften_mask(carried, wrap_x=wrap_x), False
 
 
 def carry_detail(

@@ -23,6 +23,8 @@ from ..config import VideoSettings
 from ..dream import Dreamer, image_to_tensor, tensor_to_image
 from ..io.decode import Frame
 from .carry import cap_strength, carry_detail, carry_weights, detail_strength, refine
+from .flow import FlowEvidence
+from .warp import flow_to_tensor, to_device
 
 __all__ = ["TemporalDreamer", "TemporalState"]
 
@@ -79,13 +81,17 @@ class TemporalDreamer:
         """Continue from ``state``, e.g. another dreamer's after its pre-roll."""
         self._state = dataclasses.replace(state)
 
-    def __call__(self, frame: Frame, flows: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, bool]:
+    def __call__(
+        self, frame: Frame, flows: FlowEvidence | tuple[np.ndarray, np.ndarray] | None
+    ) -> tuple[np.ndarray, bool]:
         """Dream one frame.
 
         Args:
             frame: the decoded frame (``image`` uint8 ``(H, W, 3)`` RGB).
             flows: ``(flow_cur_to_prev, flow_prev_to_cur)`` between the previous source frame
-                and this one, or None for the first frame or with ``--flow none``.
+                and this one, or the :class:`~.flow.FlowEvidence` the flow workers computed
+                from them (carry weights and cut decided there, ahead), or None for the first
+                frame or with ``--flow none``.
 
         Returns:
             The dreamed frame, ``(H, W, 3)`` RGB in ``dtype``, and whether a scene cut restarted
@@ -104,7 +110,7 @@ class TemporalDreamer:
         return tensor_to_image(dreamed, dtype=self.dtype), cut
 
     def carried(
-        self, frame: Frame, source: torch.Tensor, flows: tuple[np.ndarray, np.ndarray] | None
+        self, frame: Frame, source: torch.Tensor, flows: FlowEvidence | tuple[np.ndarray, np.ndarray] | None
     ) -> tuple[torch.Tensor | None, bool]:
         """The previous dream detail this frame starts from, and whether the frame is a scene cut.
 
@@ -116,8 +122,14 @@ class TemporalDreamer:
         state = self._state
         if flows is None or state.prev_detail is None or self.video.blend <= 0:
             return None, False
-        flow_cur_to_prev, flow_prev_to_cur = flows
         wrap_x = self.dreamer.projection.wraps_x  # a 360° frame's seam: its edges are neighbours
+        if isinstance(flows, FlowEvidence):
+            if flows.cut:
+                return None, True
+            self._keep = to_device(flows.keep, source.device)[None, None]
+            flow = flow_to_tensor(flows.flow_cur_to_prev, source.device, size=flows.size)
+            return carry_detail(state.prev_detail, flow, self._keep, self.video.blend, wrap_x=wrap_x), False
+        flow_cur_to_prev, flow_prev_to_cur = flows
         keep, cut = carry_weights(state.prev_source, frame.image, flow_cur_to_prev, flow_prev_to_cur, wrap_x=wrap_x)
         if cut:
             return None, True

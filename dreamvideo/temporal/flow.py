@@ -6,6 +6,12 @@ Flow is ``float32 (H, W, 2)`` in pixels, ``(dx, dy)``, named by direction:
 
 This module imports only numpy, OpenCV and the standard library: the worker
 processes of :class:`FlowWorkers` import it and must not load torch.
+
+:func:`flow_evidence` is what the staged runner asks the workers for: besides the
+flow, the carry weights and the cut decision (``keep.carry_weights``) are computed
+there, ahead of the dream, instead of on the dream thread while the device waits;
+and only the flow the warp needs comes back, at the scale it was computed at (the
+dream side upsamples it on the device).
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ import multiprocessing
 import os
 import signal
 from collections.abc import Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -30,6 +37,8 @@ __all__ = [
     "DIS_PARAMS",
     "compute_flow",
     "flow_pair",
+    "FlowEvidence",
+    "flow_evidence",
     "default_processes",
     "FlowWorkers",
 ]
@@ -158,6 +167,61 @@ def flow_pair(
     )
 
 
+@dataclass(frozen=True)
+class FlowEvidence:
+    """What the dream of the current frame needs from the previous one, computed ahead.
+
+    Attributes:
+        size: ``(H, W)`` of the frames.
+        cut: whether the current frame starts a new shot.
+        flow_cur_to_prev: float32 ``(h, w, 2)`` at the scale it was computed at, vectors in
+            pixels of that scale; None after a cut. ``warp.flow_to_tensor(..., size=size)``
+            brings it to the frame's size.
+        keep: float32 ``(H, W)`` in [0, 1], the carry weights (``keep.carry_weights``); None
+            after a cut. Not float16: the ascent amplifies its rounding to 0.1 grey levels on
+            average by the third frame.
+    """
+
+    size: tuple[int, int]
+    cut: bool
+    flow_cur_to_prev: np.ndarray | None
+    keep: np.ndarray | None
+
+
+def flow_evidence(
+    prev: np.ndarray,
+    cur: np.ndarray,
+    *,
+    method: str = "farneback",
+    scale: float = 0.5,
+    params: Mapping[str, Any] | None = None,
+    wrap_x: bool = False,
+) -> FlowEvidence:
+    """The flow pair of two consecutive source frames and what the dream decides from it.
+
+    The same function the dream thread would call (``keep.carry_weights``: consistency and
+    photometric checks, scene cut, softened weights), at full resolution, here: in a
+    worker process, ahead of the dream.
+
+    Args:
+        prev, cur: consecutive source frames, uint8 RGB ``(H, W, 3)``.
+        method, scale, params, wrap_x: as in :func:`compute_flow`.
+    """
+    from .keep import carry_weights
+
+    settings = _settings(method, scale, params)
+    _check_pair(prev, cur)
+    small_prev, small_cur = _prepare(prev, scale), _prepare(cur, scale)
+    size = prev.shape[:2]
+    small_back = _flow(small_cur, small_prev, method, settings, small_cur.shape[:2], wrap_x)
+    back = _upsample(small_back, size)
+    forward = _flow(small_prev, small_cur, method, settings, size, wrap_x)
+    keep, cut = carry_weights(prev, cur, back, forward, wrap_x=wrap_x)
+    if cut:
+        return FlowEvidence(size, True, None, None)
+    return FlowEvidence(size, False, small_back, keep)
+
+
 def default_processes() -> int:
     """Number of flow worker processes: one core less than available, at most 4."""
     if hasattr(os, "sched_getaffinity"):
@@ -207,8 +271,11 @@ class FlowWorkers:
         self.processes = processes
         self._kwargs = {"method": method, "scale": scale, "params": dict(params or {}), "wrap_x": wrap_x}
         self._closed = False
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool = None
         if processes > 0:
+            # Imported here: the process pool is 30 ms of start-up a one-frame run never needs.
+            from concurrent.futures import ProcessPoolExecutor
+
             self._pool = ProcessPoolExecutor(
                 max_workers=processes, mp_context=_context(), initializer=_init_worker
             )
@@ -231,9 +298,24 @@ class FlowWorkers:
             raise RuntimeError("FlowWorkers is closed")
         if self._pool is not None:
             return self._pool.submit(flow_pair, prev, cur, **self._kwargs)
+        return self._inline(flow_pair, prev, cur)
+
+    def submit_evidence(self, prev: np.ndarray, cur: np.ndarray) -> Future:
+        """Queue :func:`flow_evidence` of two consecutive source frames (uint8 RGB ``(H, W, 3)``).
+
+        Returns:
+            A future of a :class:`FlowEvidence`.
+        """
+        if self._closed:
+            raise RuntimeError("FlowWorkers is closed")
+        if self._pool is not None:
+            return self._pool.submit(flow_evidence, prev, cur, **self._kwargs)
+        return self._inline(flow_evidence, prev, cur)
+
+    def _inline(self, fn, prev: np.ndarray, cur: np.ndarray) -> Future:
         future: Future = Future()
         try:
-            future.set_result(flow_pair(prev, cur, **self._kwargs))
+            future.set_result(fn(prev, cur, **self._kwargs))
         except Exception as exc:
             future.set_exception(exc)
         return future
@@ -319,6 +401,11 @@ def _flow(
         flow = dis.calc(src, dst, None)
     if pad:
         flow = flow[:, pad:-pad]
+    return _upsample(flow, size)
+
+
+def _upsample(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``flow`` resized to ``size`` ``(H, W)``, vectors scaled with it."""
     h, w = size
     if flow.shape[:2] != (h, w):
         sy, sx = h / flow.shape[0], w / flow.shape[1]

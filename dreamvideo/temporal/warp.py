@@ -13,32 +13,59 @@ other edge.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
-import torch
-try:
-    from kornia.geometry import create_meshgrid
-except ImportError:  # kornia < 0.8.3 (the newest for Python 3.10 is 0.8.2) has it in kornia.utils only
-    from kornia.utils import create_meshgrid
-from kornia.geometry.transform import remap
 
-__all__ = ["flow_to_tensor", "warp", "warp_array"]
+if TYPE_CHECKING:
+    import torch
+
+# torch and kornia are imported inside the functions that use them: the flow worker
+# processes import this module (through occlusion and cuts, for warp_array) and must stay
+# free of torch; kornia's package import is 0.1-0.2 s of start-up.
+
+__all__ = ["flow_to_tensor", "to_device", "warp", "warp_array"]
 
 
-def flow_to_tensor(flow: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
-    """Move a host flow field to a device tensor.
+def flow_to_tensor(
+    flow: np.ndarray, device: torch.device | str | None = None, *, size: tuple[int, int] | None = None
+) -> torch.Tensor:
+    """Move a host flow field to a device tensor, optionally resized there.
 
     Args:
-        flow: float ``(H, W, 2)`` in pixels, ``(dx, dy)``.
-        device: where the tensor goes; ``None`` for the CPU.
+        flow: float ``(h, w, 2)`` in pixels of its own grid, ``(dx, dy)``.
+        device: where the tensor goes; ``None`` for the CPU. A CUDA copy goes through
+            pinned memory without blocking the host.
+        size: ``(H, W)`` to resize to on the device (bilinear, half-pixel centres like
+            ``cv2.INTER_LINEAR``), vectors scaled with it; None keeps the flow's size.
 
     Returns:
         float32 ``(1, 2, H, W)``, channel 0 is ``dx``, channel 1 is ``dy``.
     """
+    import torch
+    import torch.nn.functional as F
+
     if flow.ndim != 3 or flow.shape[2] != 2:
         raise ValueError(f"expected flow of shape (H, W, 2), got {flow.shape}")
-    tensor = torch.from_numpy(np.ascontiguousarray(flow, dtype=np.float32))
-    return tensor.permute(2, 0, 1).unsqueeze(0).to(device)
+    tensor = to_device(np.ascontiguousarray(flow, dtype=np.float32), device).permute(2, 0, 1).unsqueeze(0)
+    if size is not None and tuple(size) != tuple(flow.shape[:2]):
+        h, w = size
+        scale = torch.tensor([w / flow.shape[1], h / flow.shape[0]], device=tensor.device).view(1, 2, 1, 1)
+        tensor = F.interpolate(tensor, size=(h, w), mode="bilinear", align_corners=False) * scale
+    return tensor
+
+
+def to_device(array: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
+    """A host array as a tensor on ``device``: to CUDA through pinned memory, not blocking the host
+    (ordered on the current stream, so the kernels that use it wait for it, the host does not)."""
+    import torch
+
+    tensor = torch.from_numpy(array)
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
 
 
 def warp(
@@ -69,6 +96,14 @@ def warp(
         ``(B, C, H, W)`` on the image's device and dtype: ``image`` sampled at
         ``x + flow_cur_to_prev(x)``.
     """
+    import torch
+    from kornia.geometry.transform import remap
+
+    try:
+        from kornia.geometry import create_meshgrid
+    except ImportError:  # kornia < 0.8.3 (the newest for Python 3.10 is 0.8.2) has it in kornia.utils only
+        from kornia.utils import create_meshgrid
+
     if isinstance(flow_cur_to_prev, np.ndarray):
         flow_cur_to_prev = flow_to_tensor(flow_cur_to_prev, image.device)
     if image.ndim != 4:

@@ -1,0 +1,43 @@
+"""Which pixels of the current frame keep the previous dream, and whether it starts a new shot.
+
+:func:`carry_weights` was part of ``carry``; it lives here because it needs only numpy and
+OpenCV (through ``occlusion`` and ``cuts``): the flow worker processes call it ahead of the
+dream (``flow.flow_evidence``) and must not load torch. ``carry`` re-exports it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .cuts import is_scene_cut
+from .occlusion import consistency_mask, photometric_mask, soften_mask
+
+__all__ = ["carry_weights"]
+
+
+def carry_weights(
+    prev: np.ndarray,
+    cur: np.ndarray,
+    flow_cur_to_prev: np.ndarray,
+    flow_prev_to_cur: np.ndarray,
+    *,
+    wrap_x: bool = False,
+) -> tuple[np.ndarray, bool]:
+    """How much of the previous dream each pixel of ``cur`` keeps, and whether ``cur`` starts a new shot.
+
+    Args:
+        prev: previous source frame, uint8 RGB ``(H, W, 3)``.
+        cur: current source frame, same shape.
+        flow_cur_to_prev, flow_prev_to_cur: float32 ``(H, W, 2)`` in pixels.
+        wrap_x: the left and right edges are neighbours (equirect).
+
+    Returns:
+        ``(keep, cut)``: float32 ``(H, W)`` in [0, 1] (the consistency and photometric checks,
+        eroded and blurred by :func:`~.occlusion.soften_mask`; zeros at a cut), and the cut decision
+        (:func:`~.cuts.is_scene_cut`).
+    """
+    consistent = consistency_mask(flow_cur_to_prev, flow_prev_to_cur, wrap_x=wrap_x)
+    if is_scene_cut(prev, cur, flow_cur_to_prev, consistent):
+        return np.zeros(cur.shape[:2], np.float32), True
+    carried = consistent & photometric_mask(prev, cur, flow_cur_to_prev, valid=consistent, wrap_x=wrap_x)
+    return soften_mask(carried, wrap_x=wrap_x), False
