@@ -13,8 +13,12 @@ from dreamvideo.temporal.warp import warp
 
 
 def test_warp_matches_kornia_remap():
-    from kornia.geometry import create_meshgrid
     from kornia.geometry.transform import remap
+
+    try:
+        from kornia.geometry import create_meshgrid
+    except ImportError:  # kornia < 0.8.3, the newest for Python 3.10
+        from kornia.utils import create_meshgrid
 
     gen = torch.Generator().manual_seed(1)
     image = torch.rand(2, 3, 24, 32, generator=gen)
