@@ -201,9 +201,21 @@ def _sources(
     return _read_frames(path, pick_frames(count, _frame_count(path), span), size, width)
 
 
-def _dream(dreamer: Dreamer, picture: Picture) -> np.ndarray:
+def _dream(dreamer: Dreamer, picture: Picture, stereo: str = "none") -> np.ndarray:
+    from .panorama.stereo import STEREO_LAYOUTS, dream_stereo_frame
+
     dreamer.grey = picture.grey
-    return tensor_to_image(dreamer.dream(image_to_tensor(picture.image, dreamer.device), frame_index=picture.index))
+    image = image_to_tensor(picture.image, dreamer.device)
+    if stereo in STEREO_LAYOUTS:  # both eyes one dream, as in a render
+        return tensor_to_image(dream_stereo_frame(dreamer, image, stereo, picture.index))
+    return tensor_to_image(dreamer.dream(image, frame_index=picture.index))
+
+
+def _layout(source: Path, settings: DreamSettings):
+    """The run's 360° layout: the flags, ``auto`` following the input's spherical metadata."""
+    from .panorama.metadata import read_spherical, resolve_layout
+
+    return resolve_layout(settings, read_spherical(source), name=source.name)
 
 
 # ---------------------------------------------------------------------------
@@ -235,10 +247,11 @@ def contact_sheet(
     settings.validate()
     source, output = _check_paths(source, output)
     pictures = _sources(source, count, frames, size, width)
-    from .dream import make_dreamer
+    from .panorama.projection import dreamer_for
 
-    dreamer = make_dreamer(settings)
-    dreams = [_dream(dreamer, p) for p in pictures]
+    layout = _layout(source, settings)
+    dreamer = dreamer_for(settings, layout)
+    dreams = [_dream(dreamer, p, layout.stereo) for p in pictures]
     name = "dream" if settings.logit is not None else f"dream {settings.layers or dreamer.model.default_layer}"
     still = _is_still(source)
     grid = [
@@ -295,6 +308,10 @@ def layers_sheet(
         index = frame if frame is not None else pick_frames(1, _frame_count(source), frames)[0]
         picture = _read_frames(source, [index], size, width)[0]
     layers = sheet_layers(settings)
+    from .panorama.projection import projection_for
+
+    layout = _layout(source, settings)
+    projection = projection_for(settings, projection=layout.projection)
     device = resolve_device(settings.device)
     model = load_model(settings.model, weights=settings.weights, device=device)
     model.check_layers(layers)
@@ -304,8 +321,8 @@ def layers_sheet(
     ]
     for layer in layers:
         one = dataclasses.replace(settings, layers=layer)
-        dreamer = Dreamer(model, objective_from_settings(one, model, guide_image=guide), one)
-        cells.append((layer, _dream(dreamer, picture)))
+        dreamer = Dreamer(model, objective_from_settings(one, model, guide_image=guide), one, projection=projection)
+        cells.append((layer, _dream(dreamer, picture, layout.stereo)))
     columns = math.ceil(math.sqrt(len(cells) * picture.image.shape[0] / picture.image.shape[1]))
     columns = max(1, min(len(cells), columns))
     rows = math.ceil(len(cells) / columns)

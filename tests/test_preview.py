@@ -173,3 +173,24 @@ def test_bad_input_is_one_error_line(clip, tmp_path, capsys, args, message):
     assert code == 2, err
     assert err.startswith("error: ") and message in err
     assert "Traceback" not in err
+
+
+def test_a_360_still_is_previewed_through_its_projection(tmp_path):
+    """A panorama with GPano metadata is dreamed as a render would dream it: through the views."""
+    from dreamvideo.dream import image_to_tensor, tensor_to_image
+    from dreamvideo.io import write_image
+    from dreamvideo.panorama.metadata import Layout, SphericalInfo
+    from dreamvideo.panorama.projection import dreamer_for
+
+    pano = cv2.resize(read_rgb(SAMPLES / "lab.png"), (128, 64), interpolation=cv2.INTER_AREA)
+    src = tmp_path / "lab360.png"
+    write_image(src, pano, spherical=SphericalInfo())
+    settings = DreamSettings(**FAST)
+    result = contact_sheet(src, tmp_path / "sheet.png", settings, count=1)
+    dreamed = crop(read_rgb(tmp_path / "sheet.png"), result.dreams[0]).astype(int)
+    by_layout = {
+        kind: tensor_to_image(dreamer_for(settings, Layout(kind, "none")).dream(image_to_tensor(pano))).astype(int)
+        for kind in ("equirect", "flat")
+    }
+    assert np.abs(dreamed - by_layout["equirect"]).max() <= 1
+    assert np.abs(dreamed - by_layout["flat"]).mean() > 2
