@@ -69,18 +69,6 @@ def ffmpeg_frames(path: Path) -> np.ndarray:
     return np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3)
 
 
-def write_video(path: Path, frames: list[np.ndarray], *, rate: Fraction = NTSC, crf: int = 12) -> Path:
-    """Encode uint8 ``(H, W, 3)`` RGB frames as H.264 (yuv420p) at ``rate``."""
-    h, w = frames[0].shape[:2]
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=rate, options={"crf": str(crf)})
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        for image in frames:
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        out.mux(stream.encode())
-    return path
-
-
 def pan(image: np.ndarray, count: int, size: tuple[int, int], *, speed: float, y: int = 0) -> list[np.ndarray]:
     """``count`` crops of ``size`` (w, h) sliding right over ``image`` by ``speed`` px a frame (sub-pixel)."""
     w, h = size
@@ -273,7 +261,7 @@ def two_shots(tmp_path_factory) -> Path:
     astronaut = photo("astronaut", (256, 256))
     coffee = photo("coffee", (240, 160))
     frames = pan(astronaut, CUT, (128, 96), speed=2.0, y=40) + pan(coffee, 12 - CUT, (128, 96), speed=2.0, y=30)
-    return write_video(tmp_path_factory.mktemp("cut") / "two_shots.mp4", frames)
+    return write_clip(tmp_path_factory.mktemp("cut") / "two_shots.mp4", frames)
 
 
 def test_scene_cut_restarts_the_dream(capsys, tmp_path, two_shots):

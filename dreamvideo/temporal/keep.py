@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .cuts import is_scene_cut
-from .occlusion import consistency_mask, photometric_mask, soften_mask
+from .occlusion import carry_mask, consistency_mask, soften_mask
 
 __all__ = ["carry_weights"]
 
@@ -39,5 +39,5 @@ def carry_weights(
     consistent = consistency_mask(flow_cur_to_prev, flow_prev_to_cur, wrap_x=wrap_x)
     if is_scene_cut(prev, cur, flow_cur_to_prev, consistent):
         return np.zeros(cur.shape[:2], np.float32), True
-    carried = consistent & photometric_mask(prev, cur, flow_cur_to_prev, valid=consistent, wrap_x=wrap_x)
+    carried = carry_mask(prev, cur, flow_cur_to_prev, flow_prev_to_cur, consistent=consistent, wrap_x=wrap_x)
     return soften_mask(carried, wrap_x=wrap_x), False

@@ -227,6 +227,7 @@ def carry_mask(
     flow_cur_to_prev: np.ndarray,
     flow_prev_to_cur: np.ndarray,
     *,
+    consistent: np.ndarray | None = None,
     wrap_x: bool = False,
 ) -> np.ndarray:
     """The pixels whose previous dream may be carried: consistent flow *and* matching sources.
@@ -235,10 +236,12 @@ def carry_mask(
         prev: previous source frame, uint8 RGB ``(H, W, 3)``.
         cur: current source frame, same shape.
         flow_cur_to_prev, flow_prev_to_cur: float32 ``(H, W, 2)`` in pixels.
+        consistent: :func:`consistency_mask` of the two flows, when the caller has it already.
         wrap_x: the left and right edges are neighbours (equirect).
 
     Returns:
         bool ``(H, W)``: :func:`consistency_mask` and :func:`photometric_mask`.
     """
-    consistent = consistency_mask(flow_cur_to_prev, flow_prev_to_cur, wrap_x=wrap_x)
+    if consistent is None:
+        consistent = consistency_mask(flow_cur_to_prev, flow_prev_to_cur, wrap_x=wrap_x)
     return consistent & photometric_mask(prev, cur, flow_cur_to_prev, valid=consistent, wrap_x=wrap_x)

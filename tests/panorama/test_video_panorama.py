@@ -18,25 +18,15 @@ from dreamvideo.cli import main
 from dreamvideo.metrics import seam_ratio
 from dreamvideo.panorama.metadata import read_spherical
 
+from ..clips import write_clip
 from ..io.conftest import ffprobe, needs_ffmpeg
 from .fields import panorama
 
 pytestmark = needs_ffmpeg
 
 FAST = ["--steps", "2", "--refine-steps", "1", "--quiet"]
+RATE = Fraction(24)
 SHIFT = 6  # the right eye's disparity, pixels
-
-
-def write_clip(path: Path, frames: list[np.ndarray]) -> Path:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(24))
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        stream.codec_context.options = {"crf": "12"}
-        for image in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        container.mux(stream.encode())
-    return path
 
 
 def read_frames(path: Path) -> list[np.ndarray]:
@@ -50,7 +40,7 @@ def turning(width: int = 192, count: int = 4) -> list[np.ndarray]:
 
 
 def test_equirect_clip_is_seamless_and_marked(tmp_path):
-    clip = write_clip(tmp_path / "turn.mp4", turning())
+    clip = write_clip(tmp_path / "turn.mp4", turning(), rate=RATE)
     out = tmp_path / "dream.mp4"
     code = main(["dream", str(clip), str(out), "--projection", "equirect", *FAST])
     assert code == 0
@@ -68,7 +58,7 @@ def test_stereo_clip_eyes_show_one_dream(tmp_path):
     for eye in turning(count=3):
         right = np.roll(eye, SHIFT, axis=1)
         frames.append(np.concatenate([eye, right], axis=0))  # top-bottom, left eye on top
-    clip = write_clip(tmp_path / "tb.mp4", frames)
+    clip = write_clip(tmp_path / "tb.mp4", frames, rate=RATE)
     out = tmp_path / "dream.mp4"
     code = main(["dream", str(clip), str(out), "--projection", "equirect", "--stereo", "top-bottom", *FAST])
     assert code == 0
@@ -92,7 +82,7 @@ def test_render_of_an_equirect_clip_uses_the_projection(tmp_path):
     from dreamvideo.panorama.metadata import Layout
     from dreamvideo.panorama.projection import dreamer_for
 
-    clip = write_clip(tmp_path / "turn.mp4", turning(count=2))
+    clip = write_clip(tmp_path / "turn.mp4", turning(count=2), rate=RATE)
     out = tmp_path / "frames"
     code = main(["render", str(clip), "--frames", "0-1", "--out", str(out), "--projection", "equirect", *FAST])
     assert code == 0
