@@ -266,7 +266,8 @@ class VideoSettings:
     ``blend`` is how much of the previous frame's warped dream detail a frame
     starts from (0: none, 1: all of it); ``refine_steps`` are the steps per octave
     for such a frame (``steps`` serve the first frame and the one after a cut).
-    ``flow_scale`` is the fraction of the frame size the optical flow is computed at.
+    ``flow_scale`` is the fraction of the frame size the optical flow is computed at; None:
+    half size, but at least 640 px wide (``temporal.flow.auto_flow_scale``).
     ``audio`` is a file whose soundtrack replaces the input's (cut to the same span).
     ``vr_names`` adds the suffixes headset players look for (``_360``, ``_TB``,
     ``_LR``) to the output name of a 360° run (``panorama.metadata.vr_name``).
@@ -276,7 +277,7 @@ class VideoSettings:
     width: int | None = None
     size: str | None = None
     flow: str = "farneback"
-    flow_scale: float = 0.5
+    flow_scale: float | None = None
     blend: float = 1.0
     refine_steps: int = 1
     codec: str = "h264"
@@ -290,7 +291,7 @@ class VideoSettings:
     def validate(self) -> None:
         """Raise ConfigError for any value out of range."""
         _check(self.flow in FLOWS, f"--flow must be one of {', '.join(FLOWS)}")
-        _check(0 < self.flow_scale <= 1, "--flow-scale must be in (0, 1]")
+        _check(self.flow_scale is None or 0 < self.flow_scale <= 1, "--flow-scale must be in (0, 1]")
         _check(0 <= self.blend <= 1, "--blend must be in [0, 1]")
         _check(self.refine_steps >= 0, "--refine-steps must not be negative")
         _check(self.codec in CODECS, f"--codec must be one of {', '.join(CODECS)}")

@@ -2,8 +2,9 @@
 
 Frame counts and ranges, the exact rate, audio copied and cut in sync, rotation,
 odd sizes, VFR timestamps, scene-cut resets, temporal coherence, the JSON report
-and progress. Every run goes through ``dreamvideo.cli.main`` in this process (the
-flow workers are real processes); the clips are made in ``tmp_path`` with PyAV or
+and progress. Every run goes through ``dreamvideo.cli.main`` in this process (on the
+CPU the flow runs in the decode thread; ``tests/temporal/test_flow.py`` runs the worker
+processes); the clips are made in ``tmp_path`` with PyAV or
 the ffmpeg program, and outputs are read back with ffprobe and ffmpeg, not with
 our own decoder.
 """
@@ -370,6 +371,27 @@ def test_revealed_pixels_are_dreamed_as_strongly(capsys, tmp_path, clip_files):
 
 # ---------------------------------------------------------------------------
 # report and progress
+
+
+def test_flow_on_the_cpu_is_inline_and_whole_for_small_frames(capsys, tmp_path, clip, monkeypatch):
+    """Dreaming on the CPU, flow worker processes would only take cores from torch: the flow runs
+    in the decode thread; a frame under FLOW_MIN_WIDTH px gets its flow at full size."""
+    import dreamvideo.pipeline as pipeline
+
+    made = []
+
+    class Recorded(pipeline.FlowWorkers):
+        def __init__(self, **kwargs):
+            made.append(kwargs)
+            super().__init__(**kwargs)
+
+    monkeypatch.setattr(pipeline, "FlowWorkers", Recorded)
+    code, _, err = dream(capsys, clip, tmp_path / "o.mp4", *FAST, "--frames", "0-2", "--device", "cpu")
+    assert code == 0, err
+    assert [(k["processes"], k["scale"]) for k in made] == [(0, 1.0)]
+    code, _, err = dream(capsys, clip, tmp_path / "o2.mp4", *FAST, "--frames", "0-2", "--flow-scale", "0.25")
+    assert code == 0, err
+    assert made[-1]["scale"] == 0.25
 
 
 def test_json_report(dreamed, clip):

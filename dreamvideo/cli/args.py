@@ -95,7 +95,7 @@ def _add_video_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--width", type=int, metavar="W", help="process at this width (aspect kept)")
     g.add_argument("--size", metavar="WxH", help="process at this size")
     g.add_argument("--flow", choices=FLOWS, help="optical flow for temporal coherence (default farneback)")
-    g.add_argument("--flow-scale", type=float, metavar="F", help="flow computed at this fraction of the size (0.5)")
+    g.add_argument("--flow-scale", type=float, metavar="F", help="flow computed at this fraction of the size (default 0.5, more for frames under 1280 px wide)")
     g.add_argument("--blend", type=float, metavar="F", help="share of the previous dream carried over (1.0)")
     g.add_argument("--refine-steps", type=int, metavar="N", help="steps per octave for carried-over frames (1)")
     g.add_argument("--codec", choices=CODECS, help="output codec (default h264)")

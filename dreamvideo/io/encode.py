@@ -13,7 +13,7 @@ from pathlib import Path
 
 import av
 import numpy as np
-from av.video.reformatter import VideoReformatter
+from av.video.reformatter import Interpolation, VideoReformatter
 
 from dreamvideo.errors import ConfigError, MediaError
 from dreamvideo.io._util import av_reason, check_input_file, is_stream, is_url
@@ -21,6 +21,15 @@ from dreamvideo.io.atomic import AtomicFile
 from dreamvideo.panorama.metadata import SphericalInfo, SphericalMetadataError, inject_spherical, v1_xml
 
 __all__ = ["Codec", "CODECS", "CONTAINERS", "VideoWriter", "check_video_output", "open_writer"]
+
+
+# RGB -> subsampled chroma: a bicubic filter over full-resolution input, accurately rounded.
+# swscale's default aliases a dream's fine colour detail, which then crawls as it moves. With the
+# decoder's chroma interpolation (``decode._CHROMA``), dreams of the test clips encoded at crf 18
+# (PSNR against the clean RGB frames; warp error ratio, flow-guided over independent dream): the
+# camera path's source 33.69 -> 33.82 dB, its dream 27.55 -> 27.63 dB, warp ratio 0.402 -> 0.363
+# (the sample pan's first shot 0.281 -> 0.247). A Gaussian filter was steadier still (0.353) but blurred: 33.23 / 26.85 dB.
+_CHROMA = Interpolation.BICUBIC | Interpolation.FULL_CHR_H_INP | Interpolation.ACCURATE_RND
 
 
 @dataclass(frozen=True)
@@ -309,7 +318,7 @@ class VideoWriter:
             pts = self._last_pts + 1
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
         frame = self._reformatter.reformat(
-            frame, format=stream.pix_fmt, dst_colorspace="ITU709", dst_color_range="MPEG"
+            frame, format=stream.pix_fmt, dst_colorspace="ITU709", dst_color_range="MPEG", interpolation=_CHROMA
         )
         frame.pts = pts
         frame.time_base = self._time_base

@@ -22,7 +22,7 @@ from ..config import VideoSettings
 from ..dream import Dreamer, frame_rng, tensor_to_image
 from ..errors import ConfigError
 from ..temporal.dreamer import TemporalDreamer
-from ..temporal.flow import flow_pair
+from ..temporal.flow import auto_flow_scale, flow_pair
 from ..temporal.occlusion import blend_mask
 from ..temporal.warp import flow_to_tensor, warp
 
@@ -115,7 +115,7 @@ def dream_stereo(
     refine_steps: int = 2,
     carried: tuple[Tensor | None, Tensor | None] | None = None,
     flow_method: str = "farneback",
-    flow_scale: float = 0.5,
+    flow_scale: float | None = None,
 ) -> StereoFrame:
     """Dream a stereo frame ``(1, 3, H, W)`` so that both eyes show the same dream.
 
@@ -135,7 +135,8 @@ def dream_stereo(
             eye starts from its source plus its carried detail; the right eye from the
             left eye's detail where the disparity is consistent, its own carried detail
             elsewhere. Pass ``steps`` (the refine steps) for such a frame.
-        flow_method, flow_scale: the disparity flow (see ``dreamvideo.temporal.flow``).
+        flow_method, flow_scale: the disparity flow (see ``dreamvideo.temporal.flow``); flow_scale
+            None: ``auto_flow_scale`` of the eye's width.
     """
     left_src, right_src = split_eyes(image, layout)
     carried_left, carried_right = carried if carried is not None else (None, None)
@@ -145,7 +146,8 @@ def dream_stereo(
     left_detail = left - left_src
 
     wrap_x = bool(getattr(dreamer.projection, "wraps_x", False))
-    flow, weight = disparity(left_src, right_src, wrap_x=wrap_x, method=flow_method, scale=flow_scale)
+    scale = flow_scale or auto_flow_scale(left_src.shape[-1])
+    flow, weight = disparity(left_src, right_src, wrap_x=wrap_x, method=flow_method, scale=scale)
     from_left = warp(left_detail, flow, wrap_x=wrap_x)
     own = torch.zeros_like(from_left) if carried_right is None else carried_right
     right_start = (right_src + weight * from_left + (1 - weight) * own).clamp(0, 1)

@@ -154,6 +154,8 @@ def test_rotation_is_honoured(tmp_path, clip48, how):
                 "error",
                 "-i",
                 str(path),
+                "-vf",  # the reader's conversion: interpolated chroma (decode._CHROMA)
+                "scale=flags=bilinear+full_chroma_int+accurate_rnd",
                 "-frames:v",
                 "1",
                 "-f",

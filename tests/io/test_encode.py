@@ -52,7 +52,9 @@ def test_round_trip_keeps_frames_and_exact_ntsc_rate(tmp_path, clip48, ext):
         frames = list(reader)
     assert len(frames) == 48
     for frame in frames[::11]:
-        assert psnr(frame.image, texture(frame.index)) > 24
+        # Two lossy trips. The texture's 8 px colour blocks sit on the 2x2 chroma grid, where
+        # repeating chroma samples is exact and interpolating them (decode._CHROMA) costs ~2 dB.
+        assert psnr(frame.image, texture(frame.index)) > 23
         assert frame.time == pytest.approx(frame.index * 1001 / 30000, abs=1e-3)
 
 

@@ -79,6 +79,7 @@ def test_render_of_an_equirect_clip_uses_the_projection(tmp_path):
 
     from dreamvideo.config import DreamSettings
     from dreamvideo.dream import image_to_tensor, tensor_to_image
+    from dreamvideo.io.decode import open_video
     from dreamvideo.panorama.metadata import Layout
     from dreamvideo.panorama.projection import dreamer_for
 
@@ -87,7 +88,8 @@ def test_render_of_an_equirect_clip_uses_the_projection(tmp_path):
     code = main(["render", str(clip), "--frames", "0-1", "--out", str(out), "--projection", "equirect", *FAST])
     assert code == 0
     rendered = cv2.cvtColor(cv2.imread(str(out / "frame_000000.png")), cv2.COLOR_BGR2RGB).astype(int)
-    source = image_to_tensor(read_frames(clip)[0])
+    with open_video(str(clip)) as reader:  # the frame as the render decoded it
+        source = image_to_tensor(next(iter(reader)).image)
     settings = DreamSettings(steps=2)
     by_layout = {
         kind: tensor_to_image(dreamer_for(settings, Layout(kind, "none")).dream(source)).astype(int)

@@ -182,14 +182,16 @@ def _frames_of(path: Path) -> int:
 
 
 def _decode(path: Path) -> list[np.ndarray]:
-    """Every frame as FFmpeg decodes it (autorotated), uint8 RGB."""
+    """Every frame as FFmpeg decodes it (autorotated, chroma interpolated), uint8 RGB."""
     stream = ffprobe_stream(path)
     w, h = int(stream["width"]), int(stream["height"])
     rotation = _rotation(stream)
     if rotation % 180:
         w, h = h, w
     raw = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        # The reader's chroma interpolation (decode._CHROMA), so a frame that passed through unchanged compares so.
+        ["ffmpeg", "-v", "error", "-i", str(path), "-vf", "scale=flags=bilinear+full_chroma_int+accurate_rnd",
+         "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
         check=True, capture_output=True,
     ).stdout
     return list(np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3))

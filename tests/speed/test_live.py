@@ -17,7 +17,7 @@ from ..io.conftest import ffprobe, make_clip, needs_ffmpeg
 pytestmark = needs_ffmpeg
 
 # Small and cheap, but still far slower than 30 frames/s on this CPU.
-SMALL = ["--width", "96", "--base-width", "64", "--octaves", "1", "--steps", "2", "--refine-steps", "1"]
+SMALL = ["--width", "160", "--base-width", "96", "--octaves", "1", "--steps", "4", "--refine-steps", "2"]
 RATE = Fraction(30000, 1001)
 
 

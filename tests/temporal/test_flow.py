@@ -7,7 +7,9 @@ import torch
 from dreamvideo.errors import ConfigError
 from dreamvideo.temporal.flow import (
     FLOW_METHODS,
+    FLOW_MIN_WIDTH,
     FlowWorkers,
+    auto_flow_scale,
     compute_flow,
     default_processes,
     flow_pair,
@@ -161,3 +163,10 @@ def test_closed_workers_refuse_work(moving_pair):
 def test_negative_processes_raise_config_error():
     with pytest.raises(ConfigError, match="processes"):
         FlowWorkers(processes=-1)
+
+
+def test_auto_flow_scale_keeps_small_frames_whole():
+    assert [auto_flow_scale(w) for w in (128, 640, 960, 1280, 1920, 3840)] == pytest.approx(
+        [1.0, 1.0, 2 / 3, 0.5, 0.5, 0.5]
+    )
+    assert all(w * auto_flow_scale(w) >= min(w, FLOW_MIN_WIDTH) for w in range(64, 4000, 37))
