@@ -12,6 +12,11 @@ import av
 
 from dreamvideo.errors import MediaError
 
+# libswscale's flags (swscale.h) as plain ints: PyAV before 18 (the newest for Python 3.10) has no
+# names for the last three, and takes the ints as they are.
+SWS_BILINEAR, SWS_BICUBIC = 2, 4
+SWS_FULL_CHR_H_INT, SWS_FULL_CHR_H_INP, SWS_ACCURATE_RND = 0x2000, 0x4000, 0x40000
+
 __all__ = ["is_url", "is_stream", "even", "check_input_file", "check_video_input", "check_output_path", "check_writable_folder", "av_reason"]
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")

@@ -11,11 +11,21 @@ from pathlib import Path
 
 import av
 import numpy as np
-from av.video.reformatter import Interpolation, VideoReformatter
+from av.video.reformatter import VideoReformatter
 
 from dreamvideo.config import FrameRange
 from dreamvideo.errors import ConfigError, MediaError
-from dreamvideo.io._util import av_reason, check_input_file, even, is_stream, is_url
+from dreamvideo.io._util import (
+    SWS_ACCURATE_RND,
+    SWS_BICUBIC,
+    SWS_BILINEAR,
+    SWS_FULL_CHR_H_INT,
+    av_reason,
+    check_input_file,
+    even,
+    is_stream,
+    is_url,
+)
 from dreamvideo.io import streaminfo
 from dreamvideo.panorama.metadata import SphericalInfo
 
@@ -30,7 +40,7 @@ _REORDER = 4
 # swscale's default YUV -> RGB path repeats each chroma sample instead of interpolating it, which
 # makes moving, colourful detail (a dream) flicker; see ``encode._CHROMA`` for the figures. About
 # 6 ms more per 1080p frame on one thread, on the decode thread, which runs ahead of the dream.
-_CHROMA = Interpolation.FULL_CHR_H_INT | Interpolation.ACCURATE_RND
+_CHROMA = SWS_FULL_CHR_H_INT | SWS_ACCURATE_RND
 
 # Seconds to wait for a URL to open, then for each read (a live stream that stops).
 _URL_TIMEOUT = (15.0, 60.0)
@@ -384,7 +394,7 @@ class VideoReader:
             width=scaled_w,
             height=scaled_h,
             format="rgb24",
-            interpolation=(Interpolation.BICUBIC if resized else Interpolation.BILINEAR) | _CHROMA,
+            interpolation=(SWS_BICUBIC if resized else SWS_BILINEAR) | _CHROMA,
             src_color_range=av_frame.color_range,
         ).to_ndarray()
         if self._turns:

@@ -13,10 +13,18 @@ from pathlib import Path
 
 import av
 import numpy as np
-from av.video.reformatter import Interpolation, VideoReformatter
+from av.video.reformatter import VideoReformatter
 
 from dreamvideo.errors import ConfigError, MediaError
-from dreamvideo.io._util import av_reason, check_input_file, is_stream, is_url
+from dreamvideo.io._util import (
+    SWS_ACCURATE_RND,
+    SWS_BICUBIC,
+    SWS_FULL_CHR_H_INP,
+    av_reason,
+    check_input_file,
+    is_stream,
+    is_url,
+)
 from dreamvideo.io.atomic import AtomicFile
 from dreamvideo.panorama.metadata import SphericalInfo, SphericalMetadataError, inject_spherical, v1_xml
 
@@ -29,7 +37,7 @@ __all__ = ["Codec", "CODECS", "CONTAINERS", "VideoWriter", "check_video_output",
 # (PSNR against the clean RGB frames; warp error ratio, flow-guided over independent dream): the
 # camera path's source 33.69 -> 33.82 dB, its dream 27.55 -> 27.63 dB, warp ratio 0.402 -> 0.363
 # (the sample pan's first shot 0.281 -> 0.247). A Gaussian filter was steadier still (0.353) but blurred: 33.23 / 26.85 dB.
-_CHROMA = Interpolation.BICUBIC | Interpolation.FULL_CHR_H_INP | Interpolation.ACCURATE_RND
+_CHROMA = SWS_BICUBIC | SWS_FULL_CHR_H_INP | SWS_ACCURATE_RND
 
 
 @dataclass(frozen=True)
