@@ -21,6 +21,7 @@ from .projection import FLAT, Projection
 
 __all__ = [
     "Dreamer",
+    "channels_last",
     "frame_rng",
     "image_to_tensor",
     "octave_sizes",
@@ -72,6 +73,14 @@ def tensor_to_image(tensor: Tensor, *, dtype: type = np.uint8) -> np.ndarray:
 def frame_rng(seed: int, frame_index: int) -> np.random.Generator:
     """The random stream of one frame: a function of ``(seed, frame index)`` only."""
     return np.random.default_rng([seed, frame_index])
+
+
+def channels_last(fast: frozenset[str], device: torch.device) -> bool:
+    """Whether the network runs on channels-last tensors: when asked (``--fast channels-last``),
+    and always on the CPU, where oneDNN's kernels are faster so: one Lite0 step took 8.0 vs 9.0 ms
+    at 64x64, 22.5 vs 27.3 ms at 224x126, 130 vs 157-174 ms at 512x512 and 0.86 vs 0.99-1.17 s
+    at 1280x720 (2-core CPU; the same dream within 2e-4)."""
+    return "channels-last" in fast or device.type == "cpu"
 
 
 def octave_sizes(
@@ -177,7 +186,7 @@ class Dreamer:
         self._autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(
             next((p for p in ("bf16", "fp16") if p in self._fast), ""), None
         )
-        self._memory_format = torch.channels_last if "channels-last" in self._fast else torch.contiguous_format
+        self._memory_format = torch.channels_last if channels_last(self._fast, self.device) else torch.contiguous_format
 
     def octave_sizes(self, height: int, width: int) -> list[tuple[int, int]]:
         """The pyramid for a ``height`` × ``width`` picture, smallest first (see ``octave_sizes``)."""

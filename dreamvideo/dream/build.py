@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..config import DreamSettings, parse_fast
 from ..io import read_image
 from ..models import load_model
-from .ascent import Dreamer, image_to_tensor, resolve_device
+from .ascent import Dreamer, channels_last, image_to_tensor, resolve_device
 from .objectives import objective_from_settings
 from .projection import FLAT, Projection
 
@@ -29,7 +29,7 @@ def make_dreamer(settings: DreamSettings, *, grey: bool = False, projection: Pro
 
         # The shapes are fixed within a clip: let cuDNN time its kernels once per shape.
         torch.backends.cudnn.benchmark = True
-    if "channels-last" in fast:
+    if channels_last(fast, device):
         import torch
 
         model.network = model.network.to(memory_format=torch.channels_last)

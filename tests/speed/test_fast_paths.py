@@ -30,7 +30,16 @@ def test_parse_fast():
 
 
 def test_channels_last_gives_the_same_dream():
-    torch.testing.assert_close(dreamed("channels-last"), dreamed(None), atol=2e-4, rtol=0)
+    """On the CPU channels-last is the default (``ascent.channels_last``): against the contiguous
+    layout the GPU uses unless asked."""
+    dreamer = make_dreamer(DreamSettings(**SETTINGS))
+    assert dreamer._memory_format == torch.channels_last
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in dreamer.model.network.parameters() if p.dim() == 4)
+    image = image_to_tensor(photo("astronaut", (96, 64)))
+    by_default = dreamer.dream(image, frame_index=3)
+    dreamer.model.network = dreamer.model.network.to(memory_format=torch.contiguous_format)
+    dreamer._memory_format = torch.contiguous_format
+    torch.testing.assert_close(by_default, dreamer.dream(image, frame_index=3), atol=2e-4, rtol=0)
 
 
 def test_bf16_autocast_dreams_close_to_fp32():
