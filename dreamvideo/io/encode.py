@@ -36,7 +36,8 @@ __all__ = ["Codec", "CODECS", "CONTAINERS", "VideoWriter", "check_video_output",
 # decoder's chroma interpolation (``decode._CHROMA``), dreams of the test clips encoded at crf 18
 # (PSNR against the clean RGB frames; warp error ratio, flow-guided over independent dream): the
 # camera path's source 33.69 -> 33.82 dB, its dream 27.55 -> 27.63 dB, warp ratio 0.402 -> 0.363
-# (the sample pan's first shot 0.281 -> 0.247). A Gaussian filter was steadier still (0.353) but blurred: 33.23 / 26.85 dB.
+# (the sample pan's first shot 0.281 -> 0.247). A Gaussian filter was steadier still (0.353) but
+# blurred: 33.23 / 26.85 dB.
 _CHROMA = SWS_BICUBIC | SWS_FULL_CHR_H_INP | SWS_ACCURATE_RND
 
 
