@@ -166,14 +166,9 @@ def flow_pair(
     Returns:
         ``(flow_cur_to_prev, flow_prev_to_cur)``, each float32 ``(H, W, 2)``.
     """
-    settings = _settings(method, scale, params)
-    _check_pair(prev, cur)
-    small_prev, small_cur = _prepare(prev, scale), _prepare(cur, scale)
+    back, forward = _pair_at_scale(prev, cur, method, scale, params, wrap_x)
     size = prev.shape[:2]
-    return (
-        _flow(small_cur, small_prev, method, settings, size, wrap_x),
-        _flow(small_prev, small_cur, method, settings, size, wrap_x),
-    )
+    return _upsample(back, size), _upsample(forward, size)
 
 
 @dataclass(frozen=True)
@@ -218,14 +213,9 @@ def flow_evidence(
     """
     from .keep import carry_weights
 
-    settings = _settings(method, scale, params)
-    _check_pair(prev, cur)
-    small_prev, small_cur = _prepare(prev, scale), _prepare(cur, scale)
+    small_back, small_forward = _pair_at_scale(prev, cur, method, scale, params, wrap_x)
     size = prev.shape[:2]
-    small_back = _flow(small_cur, small_prev, method, settings, small_cur.shape[:2], wrap_x)
-    back = _upsample(small_back, size)
-    forward = _flow(small_prev, small_cur, method, settings, size, wrap_x)
-    keep, cut = carry_weights(prev, cur, back, forward, wrap_x=wrap_x)
+    keep, cut = carry_weights(prev, cur, _upsample(small_back, size), _upsample(small_forward, size), wrap_x=wrap_x)
     if cut:
         return FlowEvidence(size, True, None, None)
     return FlowEvidence(size, False, small_back, keep)
@@ -371,6 +361,21 @@ def _settings(method: str, scale: float, params: Mapping[str, Any] | None) -> di
             hint=f"use one of: {', '.join(_DIS_PRESETS)}",
         )
     return settings
+
+
+def _pair_at_scale(
+    prev: np.ndarray, cur: np.ndarray, method: str, scale: float, params: Mapping[str, Any] | None, wrap_x: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(flow_cur_to_prev, flow_prev_to_cur)`` at the size the flow is computed at (``scale`` of
+    the frames'), vectors in pixels of that size; :func:`_upsample` brings them to the frames."""
+    settings = _settings(method, scale, params)
+    _check_pair(prev, cur)
+    small_prev, small_cur = _prepare(prev, scale), _prepare(cur, scale)
+    at = small_cur.shape[:2]
+    return (
+        _flow(small_cur, small_prev, method, settings, at, wrap_x),
+        _flow(small_prev, small_cur, method, settings, at, wrap_x),
+    )
 
 
 def _check_pair(a: np.ndarray, b: np.ndarray) -> None:
