@@ -73,13 +73,19 @@ class SameConv2d(nn.Conv2d):
     """``nn.Conv2d`` padding like TensorFlow's ``"SAME"``, for any input size.
 
     The output is ``ceil(H / stride) × ceil(W / stride)``; when the total padding
-    is odd the extra row/column goes at the bottom/right, as in TF.
+    is odd the extra row/column goes at the bottom/right, as in TF. At stride 1 with an
+    odd kernel the padding is the same on every side, so the convolution pads itself:
+    a separate ``F.pad`` was 7 % of a dream step on the CPU.
     """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, padding=0, **kwargs)
+        if self.stride == (1, 1) and all(k % 2 for k in self.kernel_size):
+            self.padding = tuple(k // 2 for k in self.kernel_size)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.padding != (0, 0):
+            return super().forward(x)
         pad = []
         # F.pad takes the last dimension first: (left, right, top, bottom).
         for size, k, s in zip(reversed(x.shape[-2:]), reversed(self.kernel_size), reversed(self.stride)):

@@ -21,9 +21,10 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-# torch and kornia are imported inside the functions that use them: the flow worker
-# processes import this module (through occlusion and cuts, for warp_array) and must stay
-# free of torch; kornia's package import is 0.1-0.2 s of start-up.
+# torch is imported inside the functions that use it: the flow worker processes import this
+# module (through occlusion and cuts, for warp_array) and must stay free of torch. The warp is
+# torch's own grid_sample rather than kornia's remap around it: importing kornia cost a video
+# run 0.1-0.3 s at its first carried frame, and nothing else on that path needs it.
 
 __all__ = ["flow_to_tensor", "to_device", "warp", "warp_array"]
 
@@ -97,12 +98,7 @@ def warp(
         ``x + flow_cur_to_prev(x)``.
     """
     import torch
-    from kornia.geometry.transform import remap
-
-    try:
-        from kornia.geometry import create_meshgrid
-    except ImportError:  # kornia < 0.8.3 (the newest for Python 3.10 is 0.8.2) has it in kornia.utils only
-        from kornia.utils import create_meshgrid
+    import torch.nn.functional as F
 
     if isinstance(flow_cur_to_prev, np.ndarray):
         flow_cur_to_prev = flow_to_tensor(flow_cur_to_prev, image.device)
@@ -121,10 +117,12 @@ def warp(
         )
     flow = flow_cur_to_prev.to(device=image.device, dtype=torch.float32)
     # (1, H, W, 2): each pixel's own (x, y)
-    grid = create_meshgrid(
-        h, w, normalized_coordinates=False, device=image.device, dtype=torch.float32
+    ys, xs = torch.meshgrid(
+        torch.arange(h, device=image.device, dtype=torch.float32),
+        torch.arange(w, device=image.device, dtype=torch.float32),
+        indexing="ij",
     )
-    coords = grid + flow.permute(0, 2, 3, 1)
+    coords = torch.stack([xs, ys], dim=-1)[None] + flow.permute(0, 2, 3, 1)
     source = image.float()
     if wrap_x:
         # x in [0, W) on a copy with column 0 repeated after column W-1 (bicubic: the other edge's
@@ -133,14 +131,11 @@ def warp(
         coords = torch.stack([torch.remainder(coords[..., 0], w) + pad, coords[..., 1]], dim=-1)
         left = source[..., w - pad :] if pad else source[..., :0]
         source = torch.cat([left, source, source[..., : max(pad, 1)]], dim=-1)
-    warped = remap(
-        source,
-        coords[..., 0],
-        coords[..., 1],
-        mode=mode,
-        padding_mode="border",
-        align_corners=True,
-    )
+    # grid_sample's align_corners=True coordinates: -1 and 1 are the centres of the edge pixels
+    src_h, src_w = source.shape[-2:]
+    scale = torch.tensor([2 / max(src_w - 1, 1), 2 / max(src_h - 1, 1)], device=image.device)
+    grid = (coords * scale - 1).expand(batch, -1, -1, -1)
+    warped = F.grid_sample(source, grid, mode=mode, padding_mode="border", align_corners=True)
     return warped.to(image.dtype)
 
 

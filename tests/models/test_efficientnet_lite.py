@@ -46,6 +46,15 @@ def test_same_padding_is_tensorflows() -> None:
     torch.testing.assert_close(conv(x), expected)
 
 
+@pytest.mark.parametrize("kernel", [3, 5])
+def test_same_padding_at_stride_one_is_symmetric(kernel: int) -> None:
+    conv = SameConv2d(2, 2, kernel, groups=2, bias=False)
+    x = torch.randn(1, 2, 7, 10)
+    expected = F.conv2d(F.pad(x, [kernel // 2] * 4), conv.weight, groups=2)
+    assert conv(x).shape == x.shape
+    torch.testing.assert_close(conv(x), expected)
+
+
 def test_any_input_size() -> None:
     network = EfficientNetLite0().eval()
     with torch.no_grad():
