@@ -177,6 +177,12 @@ def timed(argv: list[str], env: dict) -> tuple[float, str]:
     return wall, run.stdout
 
 
+def torch_import_time(env: dict, runs: int = 3) -> float:
+    """Seconds for a fresh Python to ``import torch`` (median of ``runs``): the start-up target is
+    this plus 0.5 s."""
+    return statistics.median(timed([sys.executable, "-c", "import torch"], env)[0] for _ in range(runs))
+
+
 def run_dreamvideo(clip: Path, tmp: Path, args: list[str], env: dict) -> dict:
     report = tmp / "report.json"
     out = tmp / "out.mp4"
@@ -187,6 +193,7 @@ def run_dreamvideo(clip: Path, tmp: Path, args: list[str], env: dict) -> dict:
         "frames": data["frames"],
         "wall_s": round(wall, 3),
         "frames_per_s": round(data["frames"] / wall, 3),
+        # launch to the start of the first frame's dream: imports, argument checks, model load
         "startup_s": round(wall - data["wall_time_s"] + data["stage_times_s"].get("model_load", 0.0), 3),
         "stage_times_s": data["stage_times_s"],
         "args": args,
@@ -254,6 +261,8 @@ def main() -> None:
         "presets": [],
         "naive_comparisons": [],
     }
+    result["torch_import_s"] = round(torch_import_time(env), 3)
+    print(json.dumps({"torch_import_s": result["torch_import_s"]}), flush=True)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         # presets, each at its sizes
@@ -301,6 +310,8 @@ def main() -> None:
                     }
             fps = lambda key: entry[key]["frames_per_s"] if "frames_per_s" in entry[key] else entry[key]["frames_per_s_median"]  # noqa: E731
             entry["ratio_equal_over_naive"] = round(fps("dreamvideo_equal") / fps("naive"), 3)
+            startups = [r["startup_s"] for r in pairs["dreamvideo_equal"]]
+            entry["startup_over_torch_import_s"] = round(statistics.median(startups) - result["torch_import_s"], 3)
             if "film" in entry:
                 entry["ratio_film_over_naive"] = round(fps("film") / fps("naive"), 3)
             result["naive_comparisons"].append(entry)

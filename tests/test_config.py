@@ -153,6 +153,7 @@ def test_dream_settings_validate(change, flag):
         ({"blend": -0.1}, "--blend"),
         ({"blend": 1.1}, "--blend"),
         ({"refine_steps": -1}, "--refine-steps"),
+        ({"frame_batch": 0}, "--frame-batch"),
         ({"codec": "mjpeg"}, "--codec"),
         ({"crf": 52}, "--crf"),
         ({"crf": -1}, "--crf"),

@@ -394,6 +394,28 @@ def test_flow_on_the_cpu_is_inline_and_whole_for_small_frames(capsys, tmp_path, 
     assert made[-1]["scale"] == 0.25
 
 
+def test_independent_frames_dream_the_same_batched(capsys, tmp_path, clip, monkeypatch):
+    """--flow none with --frame-batch 5 (CUDA's path, here on the CPU; 12 frames: two batches of 5
+    and one of 2) gives the frames dreamed one by one."""
+    import dreamvideo.temporal.dreamer as dreamer_module
+
+    batches = []
+    original = dreamer_module.TemporalDreamer.dream_independent
+    monkeypatch.setattr(
+        dreamer_module.TemporalDreamer, "dream_independent",
+        lambda self, frames: batches.append(len(frames)) or original(self, frames),
+    )  # fmt: skip
+    outputs = {}
+    for batch in (1, 5):
+        out = tmp_path / f"batch{batch}.mp4"
+        code, _, err = dream(capsys, clip, out, *FAST, "--flow", "none", "--frame-batch", batch, "--crf", "0", "--quiet")
+        assert code == 0, err
+        outputs[batch] = ffmpeg_frames(out)
+    assert batches == [5, 5, 2]
+    assert len(outputs[1]) == 12
+    assert np.abs(outputs[1].astype(int) - outputs[5].astype(int)).max() <= 1
+
+
 def test_json_report(dreamed, clip):
     out, report = dreamed
     assert (report["input"], report["output"], report["frames"]) == (str(clip), str(out), 12)

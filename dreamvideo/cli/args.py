@@ -98,6 +98,10 @@ def _add_video_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--flow-scale", type=float, metavar="F", help="flow computed at this fraction of the size (default 0.5, more for frames under 1280 px wide)")
     g.add_argument("--blend", type=float, metavar="F", help="share of the previous dream carried over (1.0)")
     g.add_argument("--refine-steps", type=int, metavar="N", help="steps per octave for carried-over frames (1)")
+    g.add_argument(
+        "--frame-batch", type=int, metavar="N",
+        help="with --flow none or --blend 0, dream N frames at once (default 4 on CUDA, 1 on the CPU)",
+    )  # fmt: skip
     g.add_argument("--codec", choices=CODECS, help="output codec (default h264)")
     g.add_argument("--crf", type=int, metavar="N", help="constant rate factor (quality; lower is better)")
     g.add_argument("--json-report", metavar="PATH", help="write settings, counts and stage timings here")

@@ -8,6 +8,7 @@ next, so each octave re-reads the sharp base image at its own size.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from contextlib import nullcontext
 
 import numpy as np
@@ -212,7 +213,7 @@ class Dreamer:
         image: Tensor,
         *,
         steps: int | None = None,
-        frame_index: int = 0,
+        frame_index: int | Sequence[int] = 0,
         rng: np.random.Generator | None = None,
         step_weight: Tensor | None = None,
     ) -> Tensor:
@@ -221,7 +222,10 @@ class Dreamer:
         Args:
             steps: steps per octave before ``--strength`` (default ``settings.steps``);
                 0 returns the image.
-            frame_index: with ``settings.seed``, picks the random stream (jitter, views).
+            frame_index: with ``settings.seed``, picks the random stream (jitter, views). A
+                sequence gives each item its own (independent frames dreamed as one batch): each
+                then dreams as it would alone with its index. Only the flat projection's random
+                stream is per item: a panorama's views turn with the one stream of its frame.
             rng: a random stream to use instead (e.g. shared by the eyes of a stereo frame).
             step_weight: ``(B or 1, 1, H, W)``, each pixel's share of every step (0: it stays as
                 it is, 1: a full step), resized with each octave; None for 1 everywhere.
@@ -230,7 +234,14 @@ class Dreamer:
         steps = self.scaled_steps(s.steps if steps is None else steps)
         if steps == 0:
             return image
-        rng = frame_rng(s.seed, frame_index) if rng is None else rng
+        if rng is None and isinstance(frame_index, Sequence):
+            if len(frame_index) != image.shape[0]:
+                raise ValueError(f"{len(frame_index)} frame indices for a batch of {image.shape[0]}")
+            if self.projection.name != "flat":
+                raise ValueError("a random stream per item needs the flat projection")
+            rng = [frame_rng(s.seed, i) for i in frame_index]
+        elif rng is None:
+            rng = frame_rng(s.seed, frame_index)
         height, width = image.shape[-2:]
         detail = None
         for size in self.octave_sizes(height, width):
@@ -244,10 +255,16 @@ class Dreamer:
         return (image + self.projection.resize(detail, (height, width))).clamp(0, 1)
 
     def step(
-        self, x: Tensor, rng: np.random.Generator, *, width: int | None = None, weight: Tensor | None = None
+        self,
+        x: Tensor,
+        rng: np.random.Generator | list[np.random.Generator],
+        *,
+        width: int | None = None,
+        weight: Tensor | None = None,
     ) -> Tensor:
         """One ascent step on ``x`` ``(B, 3, h, w)``: jitter, gradient, normalise per item, move, clamp.
 
+        ``rng`` is the frame's random stream, or one per item (each item jittered on its own).
         ``width`` is the full frame's width, so an anchored jitter can scale with the octave.
         ``weight`` ``(B or 1, 1, h, w)`` scales the move per pixel (see ``dream``'s ``step_weight``).
         """
@@ -257,10 +274,11 @@ class Dreamer:
             jitter = round(jitter * x.shape[-1] / s.base_width)
         # A roll of more than a quarter of a small octave would tear it apart rather than jitter it.
         jitter = min(jitter, min(x.shape[-2:]) // 4)
-        dy, dx = self.projection.jitter(rng, jitter)
-        rolled = self.projection.roll(x, dy, dx)
-        grad = self.projection.gradient(rolled, self.gradient, rng)
-        grad = self.projection.roll(grad, -dy, -dx)
+        rngs = rng if isinstance(rng, list) else [rng]
+        shifts = [self.projection.jitter(r, jitter) for r in rngs]
+        rolled = self._roll(x, shifts)
+        grad = self.projection.gradient(rolled, self.gradient, rngs[0])
+        grad = self._roll(grad, [(-dy, -dx) for dy, dx in shifts])
         if s.smoothing > 0:
             grad = self.projection.blur(grad, s.smoothing)
         if self.grey:
@@ -269,6 +287,12 @@ class Dreamer:
         if weight is not None:
             grad = grad * weight
         return (x + s.step_size * math.sqrt(s.strength) * grad).clamp(0, 1)
+
+    def _roll(self, x: Tensor, shifts: list[tuple[int, int]]) -> Tensor:
+        """``x`` rolled by one ``(dy, dx)`` for the whole batch, or one per item."""
+        if len(shifts) == 1:
+            return self.projection.roll(x, *shifts[0])
+        return torch.cat([self.projection.roll(item[None], dy, dx) for item, (dy, dx) in zip(x, shifts)])
 
     def gradient(self, x: Tensor) -> Tensor:
         """d objective / d x for ``x`` ``(B, 3, H, W)``, each item on its own.

@@ -109,6 +109,20 @@ class TemporalDreamer:
             self._state = TemporalState(frame.image, dreamed - source, frame.index, strength)
         return tensor_to_image(dreamed, dtype=self.dtype), cut
 
+    def dream_independent(self, frames: list[Frame]) -> list[np.ndarray]:
+        """Dream frames with no temporal link (``--flow none`` or ``--blend 0``) as one batch.
+
+        Each frame dreams as :meth:`__call__` would dream it alone (its own random stream);
+        the frames must be of one size. Returns the dreamed frames, ``(H, W, 3)`` in ``dtype``.
+        """
+        sources = torch.cat([image_to_tensor(frame.image, self.dreamer.device) for frame in frames])
+        dreamed = self.dreamer.dream(sources, frame_index=[frame.index for frame in frames])
+        if self.video.flow != "none":
+            last = frames[-1]
+            detail = dreamed[-1:] - sources[-1:]
+            self._state = TemporalState(last.image, detail, last.index, detail_strength(dreamed[-1:], sources[-1:]))
+        return [tensor_to_image(item[None], dtype=self.dtype) for item in dreamed]
+
     def carried(
         self, frame: Frame, source: torch.Tensor, flows: FlowEvidence | tuple[np.ndarray, np.ndarray] | None
     ) -> tuple[torch.Tensor | None, bool]:

@@ -115,6 +115,23 @@ def test_batch_items_are_dreamed_as_if_alone(lite0):
     assert torch.allclose(together, alone, atol=1e-4)
 
 
+def test_frames_in_a_batch_keep_their_own_random_streams(lite0):
+    """Independent frames batched with their indices: each gets its own jitter, as alone."""
+    from tests.conftest import photo
+
+    a = image_to_tensor(photo("astronaut", (64, 64)))
+    b = image_to_tensor(photo("coffee", (64, 64)))
+    dreamer = Dreamer(lite0, layer_energy("blocks.6"), DreamSettings(steps=3, octaves=2, jitter=8, seed=5))
+    together = dreamer.dream(torch.cat([a, b]), frame_index=[7, 8])
+    alone = torch.cat([dreamer.dream(a, frame_index=7), dreamer.dream(b, frame_index=8)])
+    assert torch.allclose(together, alone, atol=1e-4)
+    # the streams differ: the same picture at two indices dreams differently
+    twice = dreamer.dream(torch.cat([a, a]), frame_index=[7, 8])
+    assert (twice[0] - twice[1]).abs().mean() > 1e-3
+    with pytest.raises(ValueError, match="2 frame indices for a batch of 3"):
+        dreamer.dream(torch.cat([a, a, b]), frame_index=[1, 2])
+
+
 def test_look_correlation_of_a_dream_with_itself_is_one():
     rng = np.random.default_rng(0)
     source = rng.integers(0, 255, (64, 96, 3)).astype(np.uint8)

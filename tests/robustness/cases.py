@@ -487,13 +487,14 @@ def _unknown(ws: Workspace) -> str:
     return " | ".join(lines)
 
 
-@case("options", "zero or negative steps", "exit 2: --steps must be at least 1 (also --refine-steps, --octaves)")
+@case("options", "zero or negative steps", "exit 2: --steps must be at least 1 (also --refine-steps, --frame-batch, --octaves)")
 def _steps(ws: Workspace) -> str:
     out, clip, still = ws.tmp(), ws.media.path("clip"), ws.media.path("still")
     base = ["--base-width", "64", "--quiet"]
     line = ws.cli("dream", clip, out / "o.mp4", "--steps", "0", *base).fails(2, "--steps must be at least 1")
     ws.cli("image", still, out / "o.png", "--steps", "-3").fails(2, "--steps must be at least 1")
     ws.cli("dream", clip, out / "o.mp4", "--refine-steps", "-1", *base).fails(2, "--refine-steps must not be negative")
+    ws.cli("dream", clip, out / "o.mp4", "--frame-batch", "0", *base).fails(2, "--frame-batch must be at least 1")
     ws.cli("dream", clip, out / "o.mp4", "--octaves", "0", *base).fails(2, "--octaves must be at least 1")
     return line
 
