@@ -261,10 +261,10 @@ def frame_batch(video: VideoSettings, dreamer: Dreamer) -> int:
 
     ``--frame-batch``, else :data:`CUDA_FRAME_BATCH` on CUDA and 1 elsewhere: on one H100 four
     1080p frames batched took 49 ms a frame against 66 ms one by one (DESIGN's anchors), while
-    on the CPU a batch is no faster than its items. 1 for a panorama, whose views turn with
-    one random stream per frame.
+    on the CPU a batch is no faster than its items. 1 where the dreamer cannot give each frame
+    its own random stream (``Dreamer.streams_per_item``: a panorama).
     """
-    if dreamer.projection.name != "flat":
+    if not dreamer.streams_per_item:
         return 1
     return video.frame_batch or (CUDA_FRAME_BATCH if dreamer.device.type == "cuda" else 1)
 

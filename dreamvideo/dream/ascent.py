@@ -189,6 +189,12 @@ class Dreamer:
         )
         self._memory_format = torch.channels_last if channels_last(self._fast, self.device) else torch.contiguous_format
 
+    @property
+    def streams_per_item(self) -> bool:
+        """Whether ``dream`` can give each item of a batch its own random stream (``frame_index``
+        a sequence): on the flat projection only, since a panorama's views turn with one stream."""
+        return self.projection.name == "flat"
+
     def octave_sizes(self, height: int, width: int) -> list[tuple[int, int]]:
         """The pyramid for a ``height`` × ``width`` picture, smallest first (see ``octave_sizes``)."""
         s = self.settings
@@ -237,7 +243,7 @@ class Dreamer:
         if rng is None and isinstance(frame_index, Sequence):
             if len(frame_index) != image.shape[0]:
                 raise ValueError(f"{len(frame_index)} frame indices for a batch of {image.shape[0]}")
-            if self.projection.name != "flat":
+            if not self.streams_per_item:
                 raise ValueError("a random stream per item needs the flat projection")
             rng = [frame_rng(s.seed, i) for i in frame_index]
         elif rng is None:

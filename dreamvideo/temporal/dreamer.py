@@ -105,8 +105,7 @@ class TemporalDreamer:
             strength = detail_strength(dreamed, source)
         else:
             dreamed = cap_strength(dreamed, source, strength)
-        if self.video.flow != "none":
-            self._state = TemporalState(frame.image, dreamed - source, frame.index, strength)
+        self._hand_on(frame, source, dreamed, strength)
         return tensor_to_image(dreamed, dtype=self.dtype), cut
 
     def dream_independent(self, frames: list[Frame]) -> list[np.ndarray]:
@@ -117,11 +116,17 @@ class TemporalDreamer:
         """
         sources = torch.cat([image_to_tensor(frame.image, self.dreamer.device) for frame in frames])
         dreamed = self.dreamer.dream(sources, frame_index=[frame.index for frame in frames])
-        if self.video.flow != "none":
-            last = frames[-1]
-            detail = dreamed[-1:] - sources[-1:]
-            self._state = TemporalState(last.image, detail, last.index, detail_strength(dreamed[-1:], sources[-1:]))
+        self._hand_on(frames[-1], sources[-1:], dreamed[-1:])
         return [tensor_to_image(item[None], dtype=self.dtype) for item in dreamed]
+
+    def _hand_on(self, frame: Frame, source: torch.Tensor, dreamed: torch.Tensor, strength: float | None = None) -> None:
+        """Keep what the next frame starts from (nothing with ``--flow none``); ``strength`` is the
+        shot's (see :class:`TemporalState`), None for this fresh frame's own."""
+        if self.video.flow == "none":
+            return
+        if strength is None:
+            strength = detail_strength(dreamed, source)
+        self._state = TemporalState(frame.image, dreamed - source, frame.index, strength)
 
     def carried(
         self, frame: Frame, source: torch.Tensor, flows: FlowEvidence | tuple[np.ndarray, np.ndarray] | None
