@@ -7,8 +7,10 @@
 #
 # 1. the tests marked `gpu` (CUDA against the CPU, no host sync in the step loop, fast paths);
 # 2. benchmarks/speed.py's full set for the presets with targets (film, live, vr360; the naive
-#    loop at film settings beside them).
-# Each step has a time limit (GPU_TEST_S, GPU_BENCH_S seconds); speed.py writes its JSON after
+#    loop at film settings beside them);
+# 3. film and its naive comparison again with --fast compile (torch.compile of the truncated
+#    network: is it worth its compile time?).
+# Each step has a time limit (GPU_TEST_S, GPU_BENCH_S, GPU_COMPILE_S seconds); speed.py writes its JSON after
 # every run, so what was measured before a limit is kept. Results go to $OUT if set (the device
 # tool's folder), else benchmarks/results/.
 set -u
@@ -26,3 +28,4 @@ if command -v nvidia-smi >/dev/null; then
 fi
 timeout "${GPU_TEST_S:-150}" python3 -m pytest -q -m gpu -p no:cacheprovider tests 2>&1 | tee "$OUT/gpu-tests.log"
 timeout "${GPU_BENCH_S:-360}" python3 benchmarks/speed.py --full --presets film,live,vr360 --out "$OUT" 2>&1 | tee "$OUT/speed.log"
+timeout "${GPU_COMPILE_S:-240}" python3 benchmarks/speed.py --full --presets film --fast compile --out "$OUT" 2>&1 | tee "$OUT/speed-compile.log"

@@ -13,6 +13,7 @@ weights (the cost does not depend on them) and the JSON says so.
     python benchmarks/speed.py            # GPU present: the full set; CPU only: as --quick
     python benchmarks/speed.py --quick    # small sizes and few frames, for a 2-core CPU
     python benchmarks/speed.py --full     # the full set on the CPU too (hours)
+    python benchmarks/speed.py --fast compile --presets film   # with opt-in speed paths
 
 Full set: each preset at 1280x720 and 1920x1080 (360° presets at 3840x1920 equirectangular),
 and the naive loop at the `film` settings (4 octaves x 10 steps) at 1920x1080 against `film`
@@ -232,6 +233,7 @@ def main() -> None:
     parser.add_argument("--ratio-frames", default=None, help="clip lengths for the naive-vs-equal ratio (default 48; --quick 24)")
     parser.add_argument("--repeat", type=int, default=1, help="alternate naive/dreamvideo this many times (medians)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--fast", help="--fast paths for every dreamvideo run (e.g. compile, cudnn,bf16)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--naive", nargs=3, metavar=("CLIP", "OUT", "SETTINGS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -249,12 +251,14 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     frames = args.frames or (12 if args.quick else 48)
     names = [] if args.presets == "none" else args.presets.split(",") if args.presets else (QUICK_PRESETS if args.quick else sorted(list_presets()))
+    fast = ["--fast", args.fast] if args.fast else []
     ratio_frames = [int(v) for v in (args.ratio_frames or ("24" if args.quick else "48")).split(",")]
     result = {
         "device": device_name(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "mode": "quick" if args.quick else "full",
+        "fast": args.fast,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "load_average_at_start": os.getloadavg(),
         "notes": [],
@@ -279,7 +283,7 @@ def main() -> None:
             dream = load_preset(name)["dream"]
             equirect = dream.get("projection") == "equirect"
             sizes = ([(640, 320)] if equirect else [(320, 180)]) if args.quick else ([EQUIRECT_SIZE] if equirect else FULL_SIZES)
-            extra = ["--device", device]
+            extra = ["--device", device, *fast]
             model = str(dream.get("model", "efficientnet-lite0"))
             weights = random_weights(model, tmp)
             if weights:
@@ -307,9 +311,9 @@ def main() -> None:
             pairs = {"naive": [], "dreamvideo_equal": [], "film": []}
             for _ in range(args.repeat):
                 pairs["naive"].append(run_naive(clip, tmp, naive, env))
-                pairs["dreamvideo_equal"].append(run_dreamvideo(clip, tmp, [*equal_args(naive), "--device", device], env))
+                pairs["dreamvideo_equal"].append(run_dreamvideo(clip, tmp, [*equal_args(naive), "--device", device, *fast], env))
                 if not args.quick:
-                    film = ["--preset", "film", "--width", str(size[0]), "--device", device]
+                    film = ["--preset", "film", "--width", str(size[0]), "--device", device, *fast]
                     pairs["film"].append(run_dreamvideo(clip, tmp, film, env))
             entry = {"frames": n, "size": f"{size[0]}x{size[1]}", "random_weights": bool(naive["weights"])}
             for key, runs in pairs.items():

@@ -160,7 +160,7 @@ PROJECTIONS = ("auto", "flat", "equirect")
 STEREO_LAYOUTS = ("auto", "none", "top-bottom", "left-right")
 SPHERE_MODES = ("views", "cubemap", "equirect")
 # Opt-in speed paths (--fast): none measured to win on a GPU yet (see DESIGN, Speed).
-FAST_PATHS = ("cudnn", "channels-last", "bf16", "fp16")
+FAST_PATHS = ("cudnn", "channels-last", "bf16", "fp16", "compile")
 FLOWS = ("farneback", "dis", "none")
 CODECS = ("h264", "h265", "prores")
 

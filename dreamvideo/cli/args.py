@@ -63,7 +63,8 @@ def _add_dream_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--fast",
         metavar="LIST",
-        help="opt-in speed paths, comma-separated: cudnn (autotuned kernels), channels-last, bf16 or fp16 autocast",
+        help="opt-in speed paths, comma-separated: cudnn (autotuned kernels), channels-last, bf16 or fp16 autocast, "
+        "compile (torch.compile; tens of seconds before the first frame)",
     )
     g.add_argument(
         "--projection", choices=PROJECTIONS, help="flat, or equirect for 360° (default auto: from the input's metadata)"

@@ -188,6 +188,7 @@ class Dreamer:
             next((p for p in ("bf16", "fp16") if p in self._fast), ""), None
         )
         self._memory_format = torch.channels_last if channels_last(self._fast, self.device) else torch.contiguous_format
+        self._compile = "compile" in self._fast
 
     @property
     def streams_per_item(self) -> bool:
@@ -366,7 +367,9 @@ class Dreamer:
             return total / len(corners)
 
     def _activations(self, x: Tensor) -> dict[str, Tensor]:
-        acts = self.model.activations(x, self.objective.layers) if self.objective.layers else {}
+        # Compiled for the steps only: measuring (no gradient) is rare and would compile again.
+        compiled = self._compile and torch.is_grad_enabled()
+        acts = self.model.activations(x, self.objective.layers, compiled=compiled) if self.objective.layers else {}
         if self.objective.uses_logits:
             acts[LOGITS] = self.model.logits(x)
         return acts

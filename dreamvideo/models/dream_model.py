@@ -19,6 +19,13 @@ __all__ = ["DreamModel", "load_model"]
 # Up to this many layers are listed in an "unknown layer" hint.
 _LIST_LIMIT = 24
 
+# ``--fast compile``: torch.compile's backend (inductor: Triton kernels on CUDA, C++ on the CPU;
+# the tests use "aot_eager", which captures the same graphs without generating code), and how many
+# input shapes one graph may be compiled for: a run has one per octave, tile and batch size, more
+# than torch's default limit of 8 when a 4-octave pyramid is tiled.
+COMPILE_BACKEND = "inductor"
+COMPILE_SHAPES = 64
+
 
 class _AllCaptured(Exception):
     """Raised by the last tap's hook to stop the forward pass early."""
@@ -66,6 +73,43 @@ class _Taps:
             self._out, self._remaining = None, set()
 
 
+class _TruncatedNetwork(nn.Module):
+    """The normalisation, then the network's own graph as far as the deepest of ``names`` and no
+    further, returning ``{layer name: activation}``: no hooks and no early-stop exception, so
+    ``torch.compile`` captures one graph (the hooks' early stop breaks it at every block).
+
+    Traced with ``torch.fx`` by torchvision's feature extractor; it shares the network's modules.
+    """
+
+    def __init__(self, model: DreamModel, names: list[str]) -> None:
+        super().__init__()
+        # Imported here: torchvision's model package costs a second of start-up, which only
+        # --fast compile (itself tens of seconds of compiling) pays.
+        from torchvision.models.feature_extraction import create_feature_extractor
+
+        paths = layer_modules(model.name)
+        self.graph = create_feature_extractor(
+            model.network,
+            {paths[name]: name for name in names},
+            tracer_kwargs={"leaf_modules": list(model.spec.trace_leaves)},
+        )
+        # A layer's output used further on may be changed in place there (GoogLeNet's
+        # relu(inplace=True) after a batch norm): return a copy taken before, as the hooks do.
+        graph = self.graph.graph
+        output = next(node for node in graph.nodes if node.op == "output")
+        for node in output.all_input_nodes:
+            if len(node.users) > 1:
+                with graph.inserting_after(node):
+                    copy = graph.call_method("clone", (node,))
+                output.replace_input_with(node, copy)
+        self.graph.recompile()
+        self.register_buffer("scale", model._scale, persistent=False)
+        self.register_buffer("shift", model._shift, persistent=False)
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        return self.graph(x * self.scale.to(x.dtype) + self.shift.to(x.dtype))
+
+
 class DreamModel:
     """A registered network on a device, eval mode, parameters frozen.
 
@@ -94,6 +138,7 @@ class DreamModel:
         self._scale = (hi - lo) / std
         self._shift = (lo - mean) / std
         self._taps = _Taps()
+        self._compiled: dict[tuple[str, ...], Callable[[Tensor], dict[str, Tensor]]] = {}
 
     def __repr__(self) -> str:
         return f"DreamModel({self.name!r}, device={str(self.device)!r})"
@@ -136,7 +181,7 @@ class DreamModel:
                 hint="use fewer octaves or a larger image",
             )
 
-    def activations(self, x: Tensor, layers: str | Iterable[str]) -> dict[str, Tensor]:
+    def activations(self, x: Tensor, layers: str | Iterable[str], *, compiled: bool = False) -> dict[str, Tensor]:
         """Outputs of the named layers for input ``x``.
 
         The network runs only as far as the deepest requested layer.
@@ -144,6 +189,9 @@ class DreamModel:
         Args:
             x: float32 ``(B, 3, H, W)`` RGB in [0, 1] on :attr:`device`.
             layers: layer names (see :meth:`layer_names`).
+            compiled: run the network truncated at the deepest layer as one graph compiled by
+                ``torch.compile`` (``--fast compile``): compiled on the first call for each input
+                shape, the same activations up to the backend's rounding.
 
         Returns:
             layer name → activation ``(B, C, h, w)``, in the order asked;
@@ -157,6 +205,9 @@ class DreamModel:
         self._check_input(x)
         if not names:
             return {}
+        if compiled:
+            acts = self._compiled_for(tuple(names))(x)
+            return {name: acts[name] for name in names}
         paths = layer_modules(self.name)
         modules = {name: self.network.get_submodule(paths[name]) for name in names}
         captured: dict[str, Tensor] = {}
@@ -169,6 +220,17 @@ class DreamModel:
         if missing:
             raise RuntimeError(f"layers {missing} of {self.name} did not run in the forward pass")
         return {name: captured[name] for name in names}
+
+    def _compiled_for(self, names: tuple[str, ...]) -> Callable[[Tensor], dict[str, Tensor]]:
+        if names not in self._compiled:
+            import torch._dynamo
+
+            limit = torch._dynamo.config.recompile_limit
+            torch._dynamo.config.recompile_limit = max(limit, COMPILE_SHAPES)
+            self._compiled[names] = torch.compile(
+                _TruncatedNetwork(self, list(names)), backend=COMPILE_BACKEND, dynamic=False, fullgraph=True
+            )
+        return self._compiled[names]
 
     def logits(self, x: Tensor) -> Tensor:
         """ImageNet class logits ``(B, 1000)`` for RGB ``x`` ``(B, 3, H, W)`` in [0, 1].

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, ModelError
-from .efficientnet_lite import EfficientNetLite, EfficientNetLite0
+from .efficientnet_lite import EfficientNetLite, EfficientNetLite0, SameConv2d
 from .weights import WeightsSource, WeightsStatus
 
 __all__ = [
@@ -64,6 +64,8 @@ class ModelSpec:
         min_size: smallest input height/width the whole network accepts.
         ignore_keys: state-dict key prefixes of parts the architecture leaves
             out (auxiliary classifier heads, used only in training).
+        trace_leaves: module classes that ``torch.fx`` must not trace into (their forward
+            reads the input's shape), for the truncated graph of ``--fast compile``.
     """
 
     name: str
@@ -77,6 +79,7 @@ class ModelSpec:
     has_logits: bool = True
     min_size: int = 32
     ignore_keys: tuple[str, ...] = ()
+    trace_leaves: tuple[type[nn.Module], ...] = ()
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -149,6 +152,7 @@ _register(
             **{f"blocks.{i}": f"_blocks.{i}" for i in range(16)},
             "head": "head_act",
         },
+        trace_leaves=(SameConv2d,),
     )
 )
 
@@ -175,6 +179,7 @@ for _n, _file in ((1, "efficientnet-lite1-77cc7160.pth"), (2, "efficientnet-lite
                 **{f"blocks.{i}": f"_blocks.{i}" for i in range(21)},
                 "head": "head_act",
             },
+            trace_leaves=(SameConv2d,),
         )
     )
 

@@ -19,9 +19,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-from collections.abc import Mapping
+import sys
+import threading
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
+from multiprocessing.shared_memory import SharedMemory
 from types import MappingProxyType
 from typing import Any
 
@@ -242,6 +245,10 @@ class FlowWorkers:
     Flow runs on the CPU while the gradient ascent runs on the GPU, so the two
     overlap. Submit a few pairs ahead of the frame being dreamed.
 
+    Frames reach the workers through shared memory (:class:`_SharedFrames`), each
+    once: pickled, every frame crossed twice (it is in two pairs), which cost the
+    submitting thread 24 ms of CPU per 1080p pair on the 2-core CPU.
+
     As with any spawn or forkserver pool, starting the workers imports the
     parent's ``__main__`` script (once, in the fork server): a script that
     imports torch at its top level brings torch into the workers, and
@@ -277,6 +284,7 @@ class FlowWorkers:
         self._kwargs = {"method": method, "scale": scale, "params": dict(params or {}), "wrap_x": wrap_x}
         self._closed = False
         self._pool = None
+        self._frames: _SharedFrames | None = None
         if processes > 0:
             # Imported here: the process pool is 30 ms of start-up a one-frame run never needs.
             from concurrent.futures import ProcessPoolExecutor
@@ -284,6 +292,7 @@ class FlowWorkers:
             self._pool = ProcessPoolExecutor(
                 max_workers=processes, mp_context=_context(), initializer=_init_worker
             )
+            self._frames = _SharedFrames(slots=2 * processes + 2)
 
     def submit(self, prev: np.ndarray, cur: np.ndarray) -> Future:
         """Queue the flow pair of two consecutive source frames.
@@ -299,11 +308,7 @@ class FlowWorkers:
             A future of ``(flow_cur_to_prev, flow_prev_to_cur)`` as :func:`flow_pair`
             returns it.
         """
-        if self._closed:
-            raise RuntimeError("FlowWorkers is closed")
-        if self._pool is not None:
-            return self._pool.submit(flow_pair, prev, cur, **self._kwargs)
-        return self._inline(flow_pair, prev, cur)
+        return self._submit(flow_pair, prev, cur)
 
     def submit_evidence(self, prev: np.ndarray, cur: np.ndarray) -> Future:
         """Queue :func:`flow_evidence` of two consecutive source frames (uint8 RGB ``(H, W, 3)``).
@@ -311,13 +316,21 @@ class FlowWorkers:
         Returns:
             A future of a :class:`FlowEvidence`.
         """
+        return self._submit(flow_evidence, prev, cur)
+
+    def _submit(self, fn: Callable, prev: np.ndarray, cur: np.ndarray) -> Future:
         if self._closed:
             raise RuntimeError("FlowWorkers is closed")
-        if self._pool is not None:
-            return self._pool.submit(flow_evidence, prev, cur, **self._kwargs)
-        return self._inline(flow_evidence, prev, cur)
+        if self._pool is None:
+            return self._inline(fn, prev, cur)
+        refs = self._frames.hold(prev, cur)
+        if refs is None:  # larger than a slot (the frame size changed): pickled
+            return self._pool.submit(fn, prev, cur, **self._kwargs)
+        future = self._pool.submit(_from_shared, fn, *refs, **self._kwargs)
+        future.add_done_callback(lambda _: self._frames.release(refs))
+        return future
 
-    def _inline(self, fn, prev: np.ndarray, cur: np.ndarray) -> Future:
+    def _inline(self, fn: Callable, prev: np.ndarray, cur: np.ndarray) -> Future:
         future: Future = Future()
         try:
             future.set_result(fn(prev, cur, **self._kwargs))
@@ -331,12 +344,103 @@ class FlowWorkers:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+            self._frames.close()
 
     def __enter__(self) -> FlowWorkers:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class _SharedFrames:
+    """A ring of shared-memory slots for :class:`FlowWorkers`: each source frame is copied into
+    a slot once, and the workers read both frames of a pair from their slots.
+
+    A slot is held while a submitted pair uses it, and the newest frame's slot also until the
+    next frame arrives (it is the ``prev`` of the next pair). ``slots`` must exceed the pairs in
+    flight by two: with fewer free, :meth:`hold` waits for a worker to finish one (as a full
+    queue would).
+    """
+
+    def __init__(self, slots: int) -> None:
+        self._count = slots
+        self._memory: list[SharedMemory] = []
+        self._users: list[int] = []  # pairs (and the newest frame) holding each slot
+        self._newest: tuple[np.ndarray, int] | None = None  # the last frame copied in, its slot
+        self._changed = threading.Condition()
+
+    def hold(self, prev: np.ndarray, cur: np.ndarray) -> tuple[tuple, tuple] | None:
+        """Slot references ``(name, shape)`` for the pair, holding both slots until :meth:`release`;
+        None when a frame does not fit the slots (sized by the first frame)."""
+        with self._changed:
+            if not self._memory:
+                self._memory = [SharedMemory(create=True, size=max(1, cur.nbytes)) for _ in range(self._count)]
+                self._users = [0] * self._count
+            if max(prev.nbytes, cur.nbytes) > self._memory[0].size:
+                return None
+            if self._newest is not None and self._newest[0] is prev:
+                prev_slot = self._newest[1]
+            else:
+                prev_slot = self._copy_in(prev)
+            self._users[prev_slot] += 1
+            cur_slot = self._copy_in(cur)
+            self._users[cur_slot] += 1
+            return self._ref(prev_slot, prev), self._ref(cur_slot, cur)
+
+    def _copy_in(self, frame: np.ndarray) -> int:
+        while True:
+            free = next((i for i, users in enumerate(self._users) if users == 0), None)
+            if free is not None:
+                break
+            self._changed.wait()
+        np.ndarray(frame.shape, frame.dtype, buffer=self._memory[free].buf)[...] = frame
+        self._set_newest(frame, free)
+        return free
+
+    def _set_newest(self, frame: np.ndarray, slot: int) -> None:
+        if self._newest is not None and self._newest[1] != slot:
+            self._users[self._newest[1]] -= 1
+        if self._newest is None or self._newest[1] != slot:
+            self._users[slot] += 1
+        self._newest = (frame, slot)
+        self._changed.notify_all()
+
+    def _ref(self, slot: int, frame: np.ndarray) -> tuple:
+        return self._memory[slot].name, frame.shape, frame.dtype.str
+
+    def release(self, refs: tuple[tuple, tuple]) -> None:
+        """The pair of these references is done with its slots."""
+        with self._changed:
+            for name, _, _ in refs:
+                self._users[next(i for i, m in enumerate(self._memory) if m.name == name)] -= 1
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        """Free the slots (after the workers stopped)."""
+        for memory in self._memory:
+            memory.close()
+            memory.unlink()
+        self._memory = []
+
+
+_ATTACHED: dict[str, SharedMemory] = {}  # in a worker: the parent's slots, attached once each
+
+
+def _from_shared(fn: Callable, prev_ref: tuple, cur_ref: tuple, **kwargs: Any) -> Any:
+    """In a worker: ``fn(prev, cur, **kwargs)`` with the frames read from their shared slots.
+
+    Nothing returned may view a slot: the parent reuses it once this returns.
+    """
+    frames = []
+    for name, shape, dtype in (prev_ref, cur_ref):
+        if name not in _ATTACHED:
+            # The parent owns and unlinks the slots: the worker must not track them (Python 3.13
+            # can say so; before it, tracking the same name again is a no-op in the shared tracker).
+            untracked = {"track": False} if sys.version_info >= (3, 13) else {}
+            _ATTACHED[name] = SharedMemory(name=name, **untracked)
+        frames.append(np.ndarray(shape, np.dtype(dtype), buffer=_ATTACHED[name].buf))
+    return fn(*frames, **kwargs)
 
 
 def _settings(method: str, scale: float, params: Mapping[str, Any] | None) -> dict[str, Any]:

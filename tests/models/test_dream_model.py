@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dreamvideo.errors import ModelError
-from dreamvideo.models import DreamModel, layer_names, load_model
+from dreamvideo.models import DreamModel, dream_model, layer_names, load_model
 
 
 def test_attributes(lite0: DreamModel) -> None:
@@ -102,6 +102,39 @@ def test_multiple_taps_survive_in_place_ops(googlenet: DreamModel) -> None:
     alone = googlenet.activations(x, ["conv1.bn"])
     assert (both["conv1.bn"] < 0).any()
     torch.testing.assert_close(both["conv1.bn"], alone["conv1.bn"])
+
+
+@pytest.fixture
+def capture_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--fast compile through "aot_eager": the same graph capture and autograd, no generated code."""
+    monkeypatch.setattr(dream_model, "COMPILE_BACKEND", "aot_eager")
+
+
+@pytest.mark.parametrize(
+    ("model", "layers"),
+    [("lite0", ["head", "stem", "blocks.10"]), ("googlenet", ["conv1.bn", "inception4c"])],
+)
+def test_compiled_activations_equal_the_hooks(model: str, layers: list[str], capture_only, request) -> None:
+    """The truncated graph of --fast compile: one graph (fullgraph: no break), the hooks' values,
+    in the order asked, gradients to the input; a tap changed in place later (GoogLeNet's relu
+    after conv1.bn) keeps its own values."""
+    network: DreamModel = request.getfixturevalue(model)
+    x = torch.rand(2, 3, 80, 64, requires_grad=True)
+    compiled = network.activations(x, layers, compiled=True)
+    hooked = network.activations(x, layers)
+    assert list(compiled) == list(hooked)
+    for name in layers:
+        torch.testing.assert_close(compiled[name], hooked[name], atol=1e-5, rtol=0)
+    (grad,) = torch.autograd.grad(compiled[layers[-1]].square().mean(), x)
+    (reference,) = torch.autograd.grad(network.activations(x, layers)[layers[-1]].square().mean(), x)
+    torch.testing.assert_close(grad, reference, atol=1e-6, rtol=1e-4)
+
+
+def test_compiled_graph_stops_at_the_deepest_layer(lite0: DreamModel, capture_only) -> None:
+    truncated = dream_model._TruncatedNetwork(lite0, ["blocks.3"])
+    targets = [str(node.target) for node in truncated.graph.graph.nodes if node.op == "call_module"]
+    assert any(t.startswith("_blocks.3.") for t in targets)
+    assert not any(t.startswith(("_blocks.4.", "_conv_head", "_fc")) for t in targets)
 
 
 def test_googlenet_activation_shape(googlenet: DreamModel) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ import torch
 from dreamvideo.config import DreamSettings, parse_fast
 from dreamvideo.dream import image_to_tensor, make_dreamer
 from dreamvideo.errors import ConfigError
+from dreamvideo.models import dream_model
 
 from ..conftest import photo
 
@@ -52,12 +55,35 @@ def test_bf16_autocast_dreams_close_to_fp32():
     assert cosine > 0.6 and not torch.equal(fp32, bf16)
 
 
+def test_compile_captures_the_step_and_dreams_the_same(monkeypatch):
+    """--fast compile: the network truncated at the layer, captured as one graph (a break would
+    raise: fullgraph), forward and backward through AOT autograd; "aot_eager" runs the captured
+    graphs as they are, so the dream is the eager one."""
+    monkeypatch.setattr(dream_model, "COMPILE_BACKEND", "aot_eager")
+    torch._dynamo.reset()
+    counters = torch._dynamo.utils.counters
+    counters.clear()
+    eager, compiled = dreamed(None), dreamed("compile")
+    torch.testing.assert_close(compiled, eager, atol=1e-5, rtol=0)
+    assert counters["stats"]["unique_graphs"] >= 1
+    assert not counters["graph_break"]
+
+
+@pytest.mark.skipif(shutil.which("g++") is None and shutil.which("cc") is None, reason="inductor needs a C++ compiler")
+def test_compile_with_inductor_on_the_cpu():
+    """The real backend, C++ kernels on the CPU (about 25 s to compile here): the same dream up to
+    the kernels' rounding."""
+    torch._dynamo.reset()
+    eager, compiled = dreamed(None), dreamed("compile")
+    assert (compiled - eager).abs().max() < 2e-3
+
+
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
 @pytest.mark.gpu
 @needs_cuda
-@pytest.mark.parametrize("fast", ["cudnn", "channels-last", "bf16", "fp16", "cudnn,channels-last,bf16"])
+@pytest.mark.parametrize("fast", ["cudnn", "channels-last", "bf16", "fp16", "cudnn,channels-last,bf16", "compile"])
 def test_fast_paths_on_cuda_dream_close_to_fp32(fast):
     fp32, other = dreamed(None, "cuda"), dreamed(fast, "cuda")
     assert torch.backends.cudnn.benchmark == ("cudnn" in fast) or "cudnn" not in fast

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from multiprocessing.shared_memory import SharedMemory
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,9 @@ from dreamvideo.temporal.flow import (
     FlowWorkers,
     auto_flow_scale,
     compute_flow,
+    _SharedFrames,
     default_processes,
+    flow_evidence,
     flow_pair,
 )
 from dreamvideo.temporal.warp import warp
@@ -135,6 +139,33 @@ def test_workers_match_inline(moving_pair, method):
         for a, b in zip(got, expected):
             assert np.allclose(a, b, atol=1e-4)
     assert np.allclose(got_reverse[0], expected[1], atol=1e-4)
+
+
+def test_frames_cross_to_the_workers_once_through_shared_memory(moving_pair, monkeypatch):
+    """Each frame is copied into a shared slot once, though it is in two pairs; with more pairs
+    in flight than slots (2 per worker + 2) the slots are reused as workers finish; the results
+    are the inline ones; the slots are gone after close; a frame larger than a slot is pickled."""
+    prev, _ = moving_pair
+    frames = [np.ascontiguousarray(np.roll(prev, 2 * k, axis=1)) for k in range(12)]
+    copies = []
+    copy_in = _SharedFrames._copy_in
+    monkeypatch.setattr(_SharedFrames, "_copy_in", lambda self, frame: copies.append(1) or copy_in(self, frame))
+    with FlowWorkers(processes=1, scale=1) as workers:
+        futures = [workers.submit_evidence(a, b) for a, b in zip(frames, frames[1:])]
+        got = [future.result(timeout=60) for future in futures]
+        names = [memory.name for memory in workers._frames._memory]
+        larger = np.concatenate([frames[0], frames[0]])
+        pickled = workers.submit(larger, larger).result(timeout=60)
+        assert len(copies) == len(frames) and len(names) == 4
+    for evidence, a, b in zip(got, frames, frames[1:]):
+        expected = flow_evidence(a, b, scale=1)
+        assert evidence.cut == expected.cut
+        np.testing.assert_array_equal(evidence.keep, expected.keep)
+        np.testing.assert_array_equal(evidence.flow_cur_to_prev, expected.flow_cur_to_prev)
+    np.testing.assert_array_equal(pickled[0], flow_pair(larger, larger, scale=1)[0])
+    for name in names:
+        with pytest.raises(FileNotFoundError):
+            SharedMemory(name=name)
 
 
 def test_workers_do_not_import_torch(moving_pair):
