@@ -436,6 +436,18 @@ def test_bad_input_subprocess(tmp_path):
     assert (tmp_path / "old.png").read_bytes() == old
 
 
+def test_fast_compile_without_a_compiler_is_a_user_error(tmp_path):
+    """--fast compile on a CPU with no working C++ compiler (inductor needs one): exit 2, one
+    error line and a hint, output untouched."""
+    src = write(tmp_path / "in.png", rgb8())
+    old = write(tmp_path / "old.png", rgb8()[::-1]).read_bytes()
+    env = {"CXX": str(tmp_path / "no-such-compiler"), "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
+    result = run_subprocess("image", src, tmp_path / "old.png", "--fast", "compile", "--steps", "1", "--device", "cpu", env=env)
+    assert_one_error(result.returncode, result.stdout, result.stderr, "--fast compile failed")
+    assert "drop compile from --fast" in result.stderr
+    assert (tmp_path / "old.png").read_bytes() == old
+
+
 def test_argparse_error_subprocess(tmp_path):
     result = run_subprocess("image", "in.png", "out.png", "--no-such-flag", cwd=tmp_path)
     assert_one_error(result.returncode, result.stdout, result.stderr, "--no-such-flag")

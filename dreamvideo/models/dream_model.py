@@ -198,7 +198,8 @@ class DreamModel:
             differentiable with respect to ``x``.
 
         Raises:
-            ModelError: an unknown layer, or an input smaller than ``spec.min_size``.
+            ModelError: an unknown layer, an input smaller than ``spec.min_size``, or
+                ``compiled`` and torch.compile's backend failed (no C++ compiler for the CPU).
         """
         names = list(dict.fromkeys([layers] if isinstance(layers, str) else layers))
         self.check_layers(names)
@@ -206,7 +207,16 @@ class DreamModel:
         if not names:
             return {}
         if compiled:
-            acts = self._compiled_for(tuple(names))(x)
+            import torch._dynamo.exc
+
+            try:
+                acts = self._compiled_for(tuple(names))(x)
+            except torch._dynamo.exc.BackendCompilerFailed as e:
+                # e.g. inductor on a CPU with no C++ compiler: the user's choice of --fast compile.
+                reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise ModelError(
+                    f"--fast compile failed: {reason}", hint="drop compile from --fast (on the CPU it needs a C++ compiler)"
+                ) from e
             return {name: acts[name] for name in names}
         paths = layer_modules(self.name)
         modules = {name: self.network.get_submodule(paths[name]) for name in names}
