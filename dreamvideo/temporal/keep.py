@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .cuts import is_scene_cut
-from .occlusion import carry_mask, consistency_mask, soften_mask
+from .occlusion import carry_mask, consistency_mask, from_inside, soften_mask
 
 __all__ = ["carry_weights"]
 
@@ -33,11 +33,17 @@ def carry_weights(
 
     Returns:
         ``(keep, cut)``: float32 ``(H, W)`` in [0, 1] (the consistency and photometric checks,
-        eroded and blurred by :func:`~.occlusion.soften_mask`; zeros at a cut), and the cut decision
+        eroded and blurred by :func:`~.occlusion.soften_mask` inside the picture, cut sharply
+        where content enters at its border; zeros at a cut), and the cut decision
         (:func:`~.cuts.is_scene_cut`).
     """
     consistent = consistency_mask(flow_cur_to_prev, flow_prev_to_cur, wrap_x=wrap_x)
     if is_scene_cut(prev, cur, flow_cur_to_prev, consistent):
         return np.zeros(cur.shape[:2], np.float32), True
     carried = carry_mask(prev, cur, flow_cur_to_prev, flow_prev_to_cur, consistent=consistent, wrap_x=wrap_x)
-    return soften_mask(carried, wrap_x=wrap_x), False
+    # The frame's border is no occlusion boundary: eroding and blurring there, as next to an
+    # occluder, dreamed a band of well-carried pixels afresh beside what enters the frame at
+    # every step of a camera move (benchmarks/coherence.py: camera path 0.335 -> 0.329 warp
+    # ratio at 0.887 -> 0.916 strength ratio, sample pan 0.253 -> 0.248; no clip worse).
+    inside = from_inside(flow_cur_to_prev, wrap_x=wrap_x)
+    return soften_mask(carried | ~inside, wrap_x=wrap_x) * inside, False

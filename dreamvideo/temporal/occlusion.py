@@ -33,6 +33,7 @@ __all__ = [
     "blend_mask",
     "carry_mask",
     "consistency_mask",
+    "from_inside",
     "luminance",
     "match_exposure",
     "photometric_mask",
@@ -76,19 +77,27 @@ def consistency_mask(
     f_shape = np.shape(flow_prev_to_cur)
     if b.ndim != 3 or b.shape[2] != 2 or f_shape != b.shape:
         raise ValueError(f"expected two flows of one shape (H, W, 2), got {b.shape} and {f_shape}")
-    h, w = b.shape[:2]
     f = warp_array(np.asarray(flow_prev_to_cur, dtype=np.float32), b, wrap_x=wrap_x)
     bx, by, fx, fy = b[..., 0], b[..., 1], f[..., 0], f[..., 1]
     lhs = np.square(fx + bx) + np.square(fy + by)
     rhs = 0.01 * (fx * fx + fy * fy + bx * bx + by * by) + 0.5
-    x = np.arange(w, dtype=np.float32) + bx
-    y = np.arange(h, dtype=np.float32)[:, None] + by
+    return (lhs < rhs) & from_inside(b, wrap_x=wrap_x)
+
+
+def from_inside(flow_cur_to_prev: np.ndarray, *, wrap_x: bool = False) -> np.ndarray:
+    """bool ``(H, W)``: where ``x + b(x)`` lies inside the previous frame, within
+    ``[-0.5, W - 0.5] x [-0.5, H - 0.5]`` (the pixels' extent around their centres); with
+    ``wrap_x`` leaving sideways is not leaving. False where the content enters the frame."""
+    b = np.asarray(flow_cur_to_prev, dtype=np.float32)
+    h, w = b.shape[:2]
+    x = np.arange(w, dtype=np.float32) + b[..., 0]
+    y = np.arange(h, dtype=np.float32)[:, None] + b[..., 1]
     # Pixel extent, not centres: else a still frame's -0.01 px of flow noise
     # at the left edge would count as coming from outside.
     inside = (y >= -0.5) & (y <= h - 0.5)
     if not wrap_x:
         inside &= (x >= -0.5) & (x <= w - 0.5)
-    return (lhs < rhs) & inside
+    return inside
 
 
 def soften_mask(mask: np.ndarray, *, erode: int = 2, sigma: float = 1.5, wrap_x: bool = False) -> np.ndarray:

@@ -9,9 +9,10 @@ import torch
 from dreamvideo.config import DreamSettings
 from dreamvideo.dream import Dreamer, image_to_tensor
 from dreamvideo.dream.objectives import layer_energy
-from dreamvideo.temporal.carry import cap_strength, carry_detail, detail_strength, refine
+from dreamvideo.temporal.carry import cap_strength, carry_detail, carry_weights, detail_strength, refine
+from dreamvideo.temporal.flow import flow_pair
 
-from ..clips import camera_path
+from ..clips import camera_path, occluder
 
 
 def dreamer(model, **overrides) -> Dreamer:
@@ -59,3 +60,25 @@ def test_cap_strength_only_scales_down(frame):
     assert detail_strength(capped, frame) == pytest.approx(level / 2, rel=1e-4)
     assert capped.min() >= 0 and capped.max() <= 1
     assert torch.equal(cap_strength(dreamed, frame, level * 2), dreamed)
+
+
+def test_keep_is_sharp_where_content_enters_the_frame():
+    """A camera turning right: new content enters at the right edge. Only the pixels coming from
+    outside are dreamed afresh there (keep 0), their neighbours are kept whole (the erosion and
+    blur are for occlusion boundaries inside the picture); a sliding occluder still gets them."""
+    frames = camera_path(2).frames
+    back, forward = flow_pair(frames[0], frames[1], scale=1)
+    keep, cut = carry_weights(frames[0], frames[1], back, forward)
+    entering = np.arange(keep.shape[1]) + back[..., 0] > keep.shape[1] - 0.5
+    rows = slice(8, -8)  # away from the top and bottom edges, which the sway also moves
+    assert not cut and entering[rows, -1].all() and not entering[:, :-8].any()
+    assert (keep[entering] == 0).all()
+    beside = ~entering[rows] & (np.arange(keep.shape[1]) >= keep.shape[1] - 12)
+    assert keep[rows][beside].min() > 0.9
+
+    clip = occluder()
+    t = 6
+    back, forward = flow_pair(clip.frames[t - 1], clip.frames[t], scale=1)
+    keep, _ = carry_weights(clip.frames[t - 1], clip.frames[t], back, forward)
+    soft = (keep > 0.05) & (keep < 0.95)
+    assert soft[8:-8, 8:-8].sum() > 20  # the occluder's edges are eroded and blurred as before
