@@ -23,8 +23,9 @@ import numpy as np
 import pytest
 
 from dreamvideo.cli import main
+from dreamvideo.io import open_video
 from dreamvideo.metrics import compare_files
-from dreamvideo.temporal.flow import flow_pair
+from dreamvideo.temporal.flow import _SharedFrames, flow_pair
 from dreamvideo.temporal.warp import warp_array
 
 from .clips import CLIPS, Clip, write_clip
@@ -392,6 +393,32 @@ def test_flow_on_the_cpu_is_inline_and_whole_for_small_frames(capsys, tmp_path, 
     code, _, err = dream(capsys, clip, tmp_path / "o2.mp4", *FAST, "--frames", "0-2", "--flow-scale", "0.25")
     assert code == 0, err
     assert made[-1]["scale"] == 0.25
+
+
+def test_flow_workers_as_on_a_gpu_give_the_inline_dream(capsys, tmp_path, clip, monkeypatch):
+    """The GPU's path for flow: worker processes reading the decoded frames from shared memory.
+    The same evidence arrives, so the same frames come out as with the flow inline."""
+    import dreamvideo.pipeline as pipeline
+
+    inline = tmp_path / "inline.mp4"
+    code, _, err = dream(capsys, clip, inline, *FAST, "--frames", "0-5", "--device", "cpu", "--codec", "h264", "--crf", "0")
+    assert code == 0, err
+    held = []
+    hold = _SharedFrames.hold
+    monkeypatch.setattr(_SharedFrames, "hold", lambda self, prev, cur: held.append(1) or hold(self, prev, cur))
+
+    class Workers(pipeline.FlowWorkers):
+        def __init__(self, **kwargs):
+            super().__init__(**{**kwargs, "processes": 2})  # as on a GPU
+
+    monkeypatch.setattr(pipeline, "FlowWorkers", Workers)
+    out = tmp_path / "workers.mp4"
+    code, _, err = dream(capsys, clip, out, *FAST, "--frames", "0-5", "--device", "cpu", "--codec", "h264", "--crf", "0")
+    assert code == 0, err
+    assert len(held) == 5  # every pair went through the shared slots
+    with open_video(str(inline)) as a, open_video(str(out)) as b:
+        for x, y in zip(a, b, strict=True):
+            assert np.array_equal(x.image, y.image)
 
 
 def test_independent_frames_dream_the_same_batched(capsys, tmp_path, clip, monkeypatch):

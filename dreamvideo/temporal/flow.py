@@ -371,7 +371,7 @@ class _SharedFrames:
         self._changed = threading.Condition()
 
     def hold(self, prev: np.ndarray, cur: np.ndarray) -> tuple[tuple, tuple] | None:
-        """Slot references ``(name, shape)`` for the pair, holding both slots until :meth:`release`;
+        """Slot references ``(name, shape, dtype)`` for the pair, holding both slots until :meth:`release`;
         None when a frame does not fit the slots (sized by the first frame)."""
         with self._changed:
             if not self._memory:
@@ -395,16 +395,11 @@ class _SharedFrames:
                 break
             self._changed.wait()
         np.ndarray(frame.shape, frame.dtype, buffer=self._memory[free].buf)[...] = frame
-        self._set_newest(frame, free)
+        if self._newest is not None:
+            self._users[self._newest[1]] -= 1  # no longer the newest frame
+        self._users[free] += 1
+        self._newest = (frame, free)
         return free
-
-    def _set_newest(self, frame: np.ndarray, slot: int) -> None:
-        if self._newest is not None and self._newest[1] != slot:
-            self._users[self._newest[1]] -= 1
-        if self._newest is None or self._newest[1] != slot:
-            self._users[slot] += 1
-        self._newest = (frame, slot)
-        self._changed.notify_all()
 
     def _ref(self, slot: int, frame: np.ndarray) -> tuple:
         return self._memory[slot].name, frame.shape, frame.dtype.str
