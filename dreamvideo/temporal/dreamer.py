@@ -22,7 +22,7 @@ import torch
 from ..config import VideoSettings
 from ..dream import Dreamer, image_to_tensor, tensor_to_image
 from ..io.decode import Frame
-from .carry import cap_strength, carry_detail, carry_weights, detail_strength, refine
+from .carry import carry_detail, carry_weights, detail_strength, hold_strength, refine
 from .flow import FlowEvidence
 from .warp import flow_to_tensor, to_device
 
@@ -39,7 +39,7 @@ class TemporalState:
             dreamer's device, or None before the first frame (and always with ``--flow none``).
         prev_index: the previous frame's source index, or None.
         shot_strength: the dream strength (mean ``|dream - source|``, [0, 1] scale) of the
-            current shot's first, fully dreamed frame: carried frames are held at most this strong.
+            current shot's first, fully dreamed frame: carried frames are held at this strength.
     """
 
     prev_source: np.ndarray | None = None
@@ -104,7 +104,7 @@ class TemporalDreamer:
         if carried is None:
             strength = detail_strength(dreamed, source)
         else:
-            dreamed = cap_strength(dreamed, source, strength)
+            dreamed = hold_strength(dreamed, source, strength)
         self._hand_on(frame, source, dreamed, strength)
         return tensor_to_image(dreamed, dtype=self.dtype), cut
 

@@ -9,7 +9,7 @@ import torch
 from dreamvideo.config import DreamSettings
 from dreamvideo.dream import Dreamer, image_to_tensor
 from dreamvideo.dream.objectives import layer_energy
-from dreamvideo.temporal.carry import cap_strength, carry_detail, carry_weights, detail_strength, refine
+from dreamvideo.temporal.carry import MAX_RAISE, carry_detail, carry_weights, detail_strength, hold_strength, refine
 from dreamvideo.temporal.flow import flow_pair
 
 from ..clips import camera_path, occluder
@@ -52,14 +52,19 @@ def test_revealed_pixels_get_the_full_budget(lite0, frame):
     assert only < 0.6 * revealed, (only, revealed)
 
 
-def test_cap_strength_only_scales_down(frame):
+def test_hold_strength_scales_to_the_target_and_raises_a_bounded_amount(frame):
     detail = torch.full_like(frame, 0.1) * torch.sign(0.5 - frame)
     dreamed = (frame + detail).clamp(0, 1)
     level = detail_strength(dreamed, frame)
-    capped = cap_strength(dreamed, frame, level / 2)
-    assert detail_strength(capped, frame) == pytest.approx(level / 2, rel=1e-4)
-    assert capped.min() >= 0 and capped.max() <= 1
-    assert torch.equal(cap_strength(dreamed, frame, level * 2), dreamed)
+    lowered = hold_strength(dreamed, frame, level / 2)
+    assert detail_strength(lowered, frame) == pytest.approx(level / 2, rel=1e-4)
+    raised = hold_strength(dreamed, frame, level * 1.2)
+    assert detail_strength(raised, frame) == pytest.approx(level * 1.2, rel=1e-3)
+    at_most = hold_strength(dreamed, frame, level * 10)  # a frame far too weak is raised MAX_RAISE
+    assert detail_strength(at_most, frame) <= level * MAX_RAISE + 1e-6
+    for held in (lowered, raised, at_most):
+        assert held.min() >= 0 and held.max() <= 1
+    assert torch.equal(hold_strength(dreamed, frame, level), dreamed)
 
 
 def test_keep_is_sharp_where_content_enters_the_frame():

@@ -45,7 +45,7 @@ def test_dreamed_frames_are_the_same_either_way(photos, crop):
         for frame, pair, evidence in zip(frames, pairs, ahead):
             a, b = one(frame, pair)[0], two(frame, evidence)[0]
             diff = np.abs(a.astype(int) - b.astype(int))
-            # A torch upsample instead of OpenCV's (1e-4 px apart), amplified by the bicubic carry
+            # A torch upsample instead of OpenCV's (1e-4 px apart), amplified by the carry
             # and the refine steps: frame 1 identical, frame 2 mean 0.008 (max 1) grey levels.
             assert diff.mean() < 0.1 and diff.max() <= 6
     finally:
