@@ -365,6 +365,7 @@ class _SharedFrames:
 
     def __init__(self, slots: int) -> None:
         self._count = slots
+        self._disabled = False  # /dev/shm too small for the slots: frames are pickled
         self._memory: list[SharedMemory] = []
         self._users: list[int] = []  # pairs (and the newest frame) holding each slot
         self._newest: tuple[np.ndarray, int] | None = None  # the last frame copied in, its slot
@@ -372,10 +373,17 @@ class _SharedFrames:
 
     def hold(self, prev: np.ndarray, cur: np.ndarray) -> tuple[tuple, tuple] | None:
         """Slot references ``(name, shape, dtype)`` for the pair, holding both slots until :meth:`release`;
-        None when a frame does not fit the slots (sized by the first frame)."""
+        None when a frame does not fit the slots (sized by the first frame), or the slots do not fit
+        in shared memory."""
         with self._changed:
+            if self._disabled:
+                return None
             if not self._memory:
-                self._memory = [SharedMemory(create=True, size=max(1, cur.nbytes)) for _ in range(self._count)]
+                size = max(1, cur.nbytes)
+                if not _shared_memory_has_room(self._count * size):
+                    self._disabled = True
+                    return None
+                self._memory = [SharedMemory(create=True, size=size) for _ in range(self._count)]
                 self._users = [0] * self._count
             if max(prev.nbytes, cur.nbytes) > self._memory[0].size:
                 return None
@@ -417,6 +425,17 @@ class _SharedFrames:
             memory.close()
             memory.unlink()
         self._memory = []
+
+
+def _shared_memory_has_room(size: int) -> bool:
+    """Whether ``size`` bytes fit in /dev/shm with room to spare. A container's is often 64 MB
+    (Docker's default), less than ten 3840x1920 frames; writing past it kills the process
+    (SIGBUS) instead of failing. Where there is no /dev/shm (macOS), assume room."""
+    try:
+        stat = os.statvfs("/dev/shm")
+    except OSError:
+        return True
+    return stat.f_bavail * stat.f_frsize >= 2 * size
 
 
 _ATTACHED: dict[str, SharedMemory] = {}  # in a worker: the parent's slots, attached once each

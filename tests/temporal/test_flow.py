@@ -168,6 +168,20 @@ def test_frames_cross_to_the_workers_once_through_shared_memory(moving_pair, mon
             SharedMemory(name=name)
 
 
+def test_frames_are_pickled_when_shared_memory_is_too_small(moving_pair, monkeypatch):
+    """A container's /dev/shm can be smaller than the slots (writing past it would kill the run):
+    then the frames go pickled, with the same results."""
+    import dreamvideo.temporal.flow as flow
+
+    monkeypatch.setattr(flow, "_shared_memory_has_room", lambda size: False)
+    prev, cur = moving_pair
+    with FlowWorkers(processes=1, scale=1) as workers:
+        got = workers.submit(prev, cur).result(timeout=60)
+        assert workers._frames._memory == [] and workers._frames._disabled
+    for a, b in zip(got, flow_pair(prev, cur, scale=1)):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_workers_do_not_import_torch(moving_pair):
     with FlowWorkers(processes=1) as workers:
         workers.submit(*moving_pair).result(timeout=60)
