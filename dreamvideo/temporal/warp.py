@@ -74,11 +74,10 @@ def warp(
     flow_cur_to_prev: torch.Tensor | np.ndarray,
     *,
     wrap_x: bool = False,
-    mode: str = "bilinear",
 ) -> torch.Tensor:
     """Resample the previous image onto the current frame's grid.
 
-    Bilinear (or ``mode="bicubic"``), border padding, ``grid_sample`` with ``align_corners=True`` on
+    Bilinear, border padding, ``grid_sample`` with ``align_corners=True`` on
     pixel-centre coordinates. Grid and sampling run in float32 whatever the
     image dtype (a bfloat16 grid is off by pixels at video widths); the result
     is cast back.
@@ -90,8 +89,6 @@ def warp(
             in the previous frame.
         wrap_x: the left and right edges are neighbours (equirect): ``x`` wraps
             around the width instead of stopping at the edge.
-        mode: ``bilinear`` (the metrics' warp) or ``bicubic``, which blurs less: detail
-            carried frame after frame along sub-pixel flow keeps its sharpness.
 
     Returns:
         ``(B, C, H, W)`` on the image's device and dtype: ``image`` sampled at
@@ -125,17 +122,15 @@ def warp(
     coords = torch.stack([xs, ys], dim=-1)[None] + flow.permute(0, 2, 3, 1)
     source = image.float()
     if wrap_x:
-        # x in [0, W) on a copy with column 0 repeated after column W-1 (bicubic: the other edge's
-        # two columns on each side): the samples near the seam interpolate across it.
-        pad = 2 if mode == "bicubic" else 0
-        coords = torch.stack([torch.remainder(coords[..., 0], w) + pad, coords[..., 1]], dim=-1)
-        left = source[..., w - pad :] if pad else source[..., :0]
-        source = torch.cat([left, source, source[..., : max(pad, 1)]], dim=-1)
+        # x in [0, W) on a copy with column 0 repeated after column W-1: the samples near the
+        # seam interpolate across it.
+        coords = torch.stack([torch.remainder(coords[..., 0], w), coords[..., 1]], dim=-1)
+        source = torch.cat([source, source[..., :1]], dim=-1)
     # grid_sample's align_corners=True coordinates: -1 and 1 are the centres of the edge pixels
     src_h, src_w = source.shape[-2:]
     scale = torch.tensor([2 / max(src_w - 1, 1), 2 / max(src_h - 1, 1)], device=image.device)
     grid = (coords * scale - 1).expand(batch, -1, -1, -1)
-    warped = F.grid_sample(source, grid, mode=mode, padding_mode="border", align_corners=True)
+    warped = F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=True)
     return warped.to(image.dtype)
 
 
