@@ -37,7 +37,8 @@ def carry_weights(
         where content enters at its border; zeros at a cut), and the cut decision
         (:func:`~.cuts.is_scene_cut`).
     """
-    consistent = consistency_mask(flow_cur_to_prev, flow_prev_to_cur, wrap_x=wrap_x)
+    inside = from_inside(flow_cur_to_prev, wrap_x=wrap_x)
+    consistent = consistency_mask(flow_cur_to_prev, flow_prev_to_cur, wrap_x=wrap_x, inside=inside)
     if is_scene_cut(prev, cur, flow_cur_to_prev, consistent):
         return np.zeros(cur.shape[:2], np.float32), True
     carried = carry_mask(prev, cur, flow_cur_to_prev, flow_prev_to_cur, consistent=consistent, wrap_x=wrap_x)
@@ -45,5 +46,4 @@ def carry_weights(
     # occluder, dreamed a band of well-carried pixels afresh beside what enters the frame at
     # every step of a camera move (benchmarks/coherence.py: camera path 0.335 -> 0.329 warp
     # ratio at 0.887 -> 0.916 strength ratio, sample pan 0.253 -> 0.248; no clip worse).
-    inside = from_inside(flow_cur_to_prev, wrap_x=wrap_x)
     return soften_mask(carried | ~inside, wrap_x=wrap_x) * inside, False

@@ -53,7 +53,11 @@ _CONTRAST_WINDOW = 5
 
 
 def consistency_mask(
-    flow_cur_to_prev: np.ndarray, flow_prev_to_cur: np.ndarray, *, wrap_x: bool = False
+    flow_cur_to_prev: np.ndarray,
+    flow_prev_to_cur: np.ndarray,
+    *,
+    wrap_x: bool = False,
+    inside: np.ndarray | None = None,
 ) -> np.ndarray:
     """Mark the pixels whose backward flow the forward flow undoes.
 
@@ -68,6 +72,7 @@ def consistency_mask(
         flow_prev_to_cur: float32 ``(H, W, 2)`` in pixels.
         wrap_x: the left and right edges are neighbours (equirect): ``f`` is sampled
             across the seam, and leaving the frame sideways is not leaving it.
+        inside: :func:`from_inside` of ``flow_cur_to_prev``, where the caller has it already.
 
     Returns:
         bool ``(H, W)`` on the current frame's grid, True where the previous
@@ -81,7 +86,7 @@ def consistency_mask(
     bx, by, fx, fy = b[..., 0], b[..., 1], f[..., 0], f[..., 1]
     lhs = np.square(fx + bx) + np.square(fy + by)
     rhs = 0.01 * (fx * fx + fy * fy + bx * bx + by * by) + 0.5
-    return (lhs < rhs) & from_inside(b, wrap_x=wrap_x)
+    return (lhs < rhs) & (from_inside(b, wrap_x=wrap_x) if inside is None else inside)
 
 
 def from_inside(flow_cur_to_prev: np.ndarray, *, wrap_x: bool = False) -> np.ndarray:
