@@ -14,10 +14,14 @@ weights (the cost does not depend on them) and the JSON says so.
     python benchmarks/speed.py --quick    # small sizes and few frames, for a 2-core CPU
     python benchmarks/speed.py --full     # the full set on the CPU too (hours)
     python benchmarks/speed.py --fast compile --presets film   # with opt-in speed paths
+    python benchmarks/speed.py --full --presets vr360 --sizes 7680x3840 --frames 3 --ratio-frames none
+                                          # 8K equirect: does it fit, and its peak memory
 
 Full set: each preset at 1280x720 and 1920x1080 (360° presets at 3840x1920 equirectangular),
 and the naive loop at the `film` settings (4 octaves x 10 steps) at 1920x1080 against `film`
-and against dreamvideo at equal settings. Results go to ``benchmarks/results/speed-<device>-<time>.json``.
+and against dreamvideo at equal settings. Each run records its peak memory (``peak_memory_mb``:
+the host's resident set, and on CUDA what torch allocated). Results go to
+``benchmarks/results/speed-<device>-<time>.json``.
 """
 
 from __future__ import annotations
@@ -197,6 +201,7 @@ def run_dreamvideo(clip: Path, tmp: Path, args: list[str], env: dict) -> dict:
         # launch to the start of the first frame's dream: imports, argument checks, model load
         "startup_s": round(wall - data["wall_time_s"] + data["stage_times_s"].get("model_load", 0.0), 3),
         "stage_times_s": data["stage_times_s"],
+        "peak_memory_mb": data.get("peak_memory_mb", {}),  # host: the main process; device: CUDA
         "args": args,
     }
 
@@ -230,7 +235,8 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="the full set even without CUDA")
     parser.add_argument("--presets", help="comma-separated presets, or none (default: all; --quick: live, quick-preview, default)")
     parser.add_argument("--frames", type=int, help="frames per clip (default 48; --quick 12)")
-    parser.add_argument("--ratio-frames", default=None, help="clip lengths for the naive-vs-equal ratio (default 48; --quick 24)")
+    parser.add_argument("--sizes", help="comma-separated WxH for every preset (default: see above)")
+    parser.add_argument("--ratio-frames", default=None, help="clip lengths for the naive-vs-equal ratio (default 48; --quick 24; none: no ratio)")
     parser.add_argument("--repeat", type=int, default=1, help="alternate naive/dreamvideo this many times (medians)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--fast", help="--fast paths for every dreamvideo run (e.g. compile, cudnn,bf16)")
@@ -252,7 +258,8 @@ def main() -> None:
     frames = args.frames or (12 if args.quick else 48)
     names = [] if args.presets == "none" else args.presets.split(",") if args.presets else (QUICK_PRESETS if args.quick else sorted(list_presets()))
     fast = ["--fast", args.fast] if args.fast else []
-    ratio_frames = [int(v) for v in (args.ratio_frames or ("24" if args.quick else "48")).split(",")]
+    ratio_frames = [] if args.ratio_frames == "none" else [int(v) for v in (args.ratio_frames or ("24" if args.quick else "48")).split(",")]
+    sizes_given = [tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")] if args.sizes else None
     result = {
         "device": device_name(),
         "torch": torch.__version__,
@@ -282,7 +289,7 @@ def main() -> None:
         for name in names:
             dream = load_preset(name)["dream"]
             equirect = dream.get("projection") == "equirect"
-            sizes = ([(640, 320)] if equirect else [(320, 180)]) if args.quick else ([EQUIRECT_SIZE] if equirect else FULL_SIZES)
+            sizes = sizes_given or (([(640, 320)] if equirect else [(320, 180)]) if args.quick else ([EQUIRECT_SIZE] if equirect else FULL_SIZES))
             extra = ["--device", device, *fast]
             model = str(dream.get("model", "efficientnet-lite0"))
             weights = random_weights(model, tmp)

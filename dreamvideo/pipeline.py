@@ -56,9 +56,10 @@ CUDA_FRAME_BATCH = 4  # frames with no temporal link dreamed at once on CUDA (se
 
 @dataclass
 class RunReport:
-    """What a run did: counts, timings (seconds) per stage, detected cuts.
+    """What a run did: counts, timings (seconds) per stage, detected cuts, peak memory.
 
     ``frames`` counts the frames handed to the sink; ``preroll_frames`` those dreamed before it.
+    ``peak_memory_mb``: see :func:`peak_memory_mb`.
     """
 
     input: str
@@ -71,6 +72,7 @@ class RunReport:
     dream: dict = field(default_factory=dict)
     video: dict = field(default_factory=dict)
     live: dict = field(default_factory=dict)
+    peak_memory_mb: dict[str, float] = field(default_factory=dict)
 
     @property
     def fps(self) -> float:
@@ -88,6 +90,7 @@ class RunReport:
             "scene_cuts": self.cuts,
             "settings": {"dream": self.dream, "video": self.video},
             **({"live": self.live} if self.live else {}),
+            **({"peak_memory_mb": self.peak_memory_mb} if self.peak_memory_mb else {}),
         }
 
     def live_summary(self) -> str:
@@ -102,6 +105,24 @@ class RunReport:
     def write_json(self, path: str) -> None:
         """Write ``to_dict()`` as JSON, atomically."""
         write_atomically(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def peak_memory_mb(device) -> dict[str, float]:
+    """This process's peak memory so far, MiB: ``host``, its resident set (not the flow workers'),
+    and on CUDA ``device``, what torch allocated on ``device`` (a ``torch.device``)."""
+    peak = {}
+    try:
+        import resource
+    except ImportError:  # Windows
+        pass
+    else:
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+        peak["host"] = round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1)
+    if device.type == "cuda":
+        import torch
+
+        peak["device"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return peak
 
 
 def is_image_output(output: str) -> bool:
@@ -148,6 +169,7 @@ def dream_video(
         dreamer = dreamer_for(dream, layout)
         report.stage_times["model_load"] += time.perf_counter() - t
         run_frames(reader, sink, dreamer, video, report=report, stereo=layout.stereo, progress=progress)
+        report.peak_memory_mb = peak_memory_mb(dreamer.device)
     report.wall_time = time.perf_counter() - started
     if video.json_report:
         report.write_json(video.json_report)

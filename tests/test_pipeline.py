@@ -454,6 +454,7 @@ def test_json_report(dreamed, clip):
     # model load, waiting for flow and dreaming happen one after another on the main thread.
     assert 0 < stages["model_load"] + stages["flow_wait"] + stages["dream"] <= report["wall_time_s"]
     assert report["frames_per_s"] == pytest.approx(12 / report["wall_time_s"], rel=0.01)
+    assert set(report["peak_memory_mb"]) == {"host"} and 50 < report["peak_memory_mb"]["host"] < 24 * 1024
     dream_settings, video_settings = report["settings"]["dream"], report["settings"]["video"]
     assert (dream_settings["model"], dream_settings["octaves"], dream_settings["steps"]) == ("efficientnet-lite0", 1, 1)
     assert (video_settings["flow"], video_settings["blend"], video_settings["refine_steps"]) == ("farneback", 1.0, 1)

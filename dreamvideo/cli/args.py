@@ -105,7 +105,7 @@ def _add_video_options(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     g.add_argument("--codec", choices=CODECS, help="output codec (default h264)")
     g.add_argument("--crf", type=int, metavar="N", help="constant rate factor (quality; lower is better)")
-    g.add_argument("--json-report", metavar="PATH", help="write settings, counts and stage timings here")
+    g.add_argument("--json-report", metavar="PATH", help="write settings, counts, stage timings and peak memory here")
     g.add_argument(
         "--audio", metavar="FILE", help="soundtrack from this file instead of the input's (e.g. for a live stream)"
     )

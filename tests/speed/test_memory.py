@@ -1,11 +1,17 @@
-"""Host memory: tiles go through the network a few at a time on the CPU; the live window is bounded."""
+"""Memory: tiles go through the network a few at a time; a run reports its peaks."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
+import pytest
 import torch
 
 from dreamvideo.config import DreamSettings
 from dreamvideo.dream import Dreamer, make_dreamer
+from dreamvideo.pipeline import peak_memory_mb
 
 
 def test_cpu_passes_hold_few_tiles():
@@ -18,3 +24,28 @@ def test_cpu_passes_hold_few_tiles():
         handle.remove()
     # 160x96 in 64-pixel tiles with a quarter overlap is 3 x 2 = 6 tiles: passes of at most 2.
     assert sum(sizes) == 6 and max(sizes) == Dreamer.CPU_MAX_BATCH == 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_peak_memory_on_the_cpu_is_the_host_peak_not_the_current_size():
+    # A fresh process: 400 MiB touched and freed leave a peak well above what it holds afterwards.
+    script = (
+        "import torch; from dreamvideo.pipeline import peak_memory_mb\n"
+        "block = torch.ones(400 * 2**20 // 4); del block\n"
+        "rss = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmRSS'))\n"
+        "print(json.dumps([peak_memory_mb(torch.device('cpu')), rss / 1024]))"
+    )
+    run = subprocess.run([sys.executable, "-c", "import json\n" + script], capture_output=True, text=True, check=True)
+    peak, current = json.loads(run.stdout)
+    assert set(peak) == {"host"}  # no device figure without CUDA
+    assert peak["host"] >= current + 300
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_peak_memory_on_cuda_counts_what_torch_allocated():
+    device = torch.device("cuda")
+    block = torch.ones(256 * 2**20 // 4, device=device)  # 256 MiB
+    peak = peak_memory_mb(device)
+    assert peak["device"] >= 256 and peak["host"] > 0
+    del block
