@@ -224,7 +224,7 @@ def run_frames(
             decoded = live
             previous = None
         else:
-            decoded = _Stage("decode", _decode_with_flow(reader, flows, times), QUEUE_DEPTH)
+            decoded = _Stage("decode", _decode_with_flow(reader, flows, times), look_ahead(flows))
         stack.callback(decoded.stop)
         stack.enter_context(sink)
         if preroll_sink is not None:
@@ -313,6 +313,12 @@ def _check_paths(source: str, output: str, video: VideoSettings) -> None:
         if not is_stream(output) and report.absolute() == Path(output).absolute():
             raise ConfigError("--json-report is the output", hint="write the report to another file")
         check_output_path(source, report)
+
+
+def look_ahead(flows: FlowWorkers | None) -> int:
+    """Decoded frames queued for the dream: :data:`QUEUE_DEPTH`, or enough that every flow worker
+    has a pair (each queued frame carries its pair's future)."""
+    return max(QUEUE_DEPTH, flows.processes + 2) if flows is not None else QUEUE_DEPTH
 
 
 def _decode_with_flow(reader, flows: FlowWorkers | None, times: dict) -> Iterator[tuple[Frame, Future | None]]:

@@ -421,6 +421,17 @@ def test_flow_workers_as_on_a_gpu_give_the_inline_dream(capsys, tmp_path, clip, 
             assert np.array_equal(x.image, y.image)
 
 
+def test_decode_runs_far_enough_ahead_for_every_flow_worker():
+    from types import SimpleNamespace
+
+    from dreamvideo.pipeline import look_ahead
+    from dreamvideo.sinks import QUEUE_DEPTH
+
+    # each queued frame carries its pair's future: with more workers than that, some would idle
+    assert look_ahead(None) == look_ahead(SimpleNamespace(processes=0)) == QUEUE_DEPTH == 8
+    assert look_ahead(SimpleNamespace(processes=12)) == 14
+
+
 def test_independent_frames_dream_the_same_batched(capsys, tmp_path, clip, monkeypatch):
     """--flow none with --frame-batch 5 (CUDA's path, here on the CPU; 12 frames: two batches of 5
     and one of 2) gives the frames dreamed one by one."""

@@ -10,10 +10,11 @@ from dreamvideo.errors import ConfigError
 from dreamvideo.temporal.flow import (
     FLOW_METHODS,
     FLOW_MIN_WIDTH,
+    MAX_PROCESSES,
     FlowWorkers,
+    _SharedFrames,
     auto_flow_scale,
     compute_flow,
-    _SharedFrames,
     default_processes,
     flow_evidence,
     flow_pair,
@@ -122,8 +123,10 @@ def test_bad_frames_raise_value_error(moving_pair):
         compute_flow(cur.astype(np.float32), prev.astype(np.float32))
 
 
-def test_default_processes_leaves_a_core():
-    assert 1 <= default_processes() <= 4
+def test_default_processes_leave_two_cores():
+    # the dream thread; decode and encode. At least one worker, at most MAX_PROCESSES.
+    assert [default_processes(cpus) for cpus in (1, 2, 4, 8, 16, 64)] == [1, 1, 2, 6, 12, 12]
+    assert 1 <= default_processes() <= MAX_PROCESSES
 
 
 @pytest.mark.parametrize("method", FLOW_METHODS)
