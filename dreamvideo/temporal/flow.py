@@ -239,9 +239,9 @@ def default_processes(cpus: int | None = None) -> int:
     encode), at least 1, at most :data:`MAX_PROCESSES`.
 
     A pair (both flows and :func:`flow_evidence`'s checks) costs one core of the 2-core test
-    machine 0.4 s at 1920x1080 and 1.9-2.7 s at 3840x1920 (flow at half size): 5 frames/s at
-    3840x1920 needs about ten pairs at once. ``cpus``: the cores this process may use (None:
-    found out).
+    machine 0.38 s at 1920x1080 (flow at half size; 1.07 s full size, as ``film``) and 1.74 s
+    at 3840x1920 (half size): 5 frames/s at 3840x1920 needs about nine pairs at once (DESIGN.md,
+    Speed). ``cpus``: the cores this process may use (None: found out).
     """
     if cpus is None:
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
