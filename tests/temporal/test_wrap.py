@@ -61,6 +61,11 @@ def test_warp_wraps_across_the_seam():
     half = warp_array(prev.astype(np.float32), flow, wrap_x=True)
     expected = (prev[:, 0].astype(np.float32) + prev[:, -1]) / 2
     assert np.abs(half[:, 0] - expected).max() < 1e-3
+    # Rows do not wrap: above the top (a pole) is the top row, as in warp.
+    flow[..., 0], flow[..., 1] = 0, -3.5
+    up = warp_array(prev.astype(np.float32), flow, wrap_x=True)
+    assert np.abs(up[:3] - prev[0].astype(np.float32)).max() < 1e-3
+    assert np.abs(up - warp(image, flow, wrap_x=True)[0].permute(1, 2, 0).numpy()).max() < 0.1
 
 
 def test_consistency_mask_keeps_what_crosses_the_seam():
