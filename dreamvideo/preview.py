@@ -315,6 +315,7 @@ def layers_sheet(
     device = resolve_device(settings.device)
     model = load_model(settings.model, weights=settings.weights, device=device)
     model.check_layers(layers)
+    model.fold_batch_norms(keep=layers)
     guide = image_to_tensor(read_image(settings.guide).rgb, device) if settings.guide else None
     cells: list[tuple[str, np.ndarray]] = [
         (source.name if _is_still(source) else f"frame {picture.index}", picture.image)

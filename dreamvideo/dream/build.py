@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..config import DreamSettings, parse_fast
+from ..config import DreamSettings, parse_fast, parse_layers
 from ..io import read_image
 from ..models import load_model
 from .ascent import Dreamer, channels_last, image_to_tensor, resolve_device
@@ -23,6 +23,8 @@ def make_dreamer(settings: DreamSettings, *, grey: bool = False, projection: Pro
     """
     device = resolve_device(settings.device)
     model = load_model(settings.model, weights=settings.weights, device=device)
+    tapped = [name for name, _ in parse_layers(settings.layers)] if settings.layers else [model.default_layer]
+    model.fold_batch_norms(keep=tapped)
     fast = parse_fast(settings.fast) if settings.fast else frozenset()
     if "cudnn" in fast and device.type == "cuda":
         import torch

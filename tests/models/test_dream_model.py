@@ -166,3 +166,50 @@ def test_cuda() -> None:
     x = torch.rand(1, 3, 64, 64, device="cuda", requires_grad=True)
     model.activations(x, [model.default_layer])[model.default_layer].mean().backward()
     assert x.grad is not None and x.grad.device.type == "cuda"
+
+
+def test_folding_batch_norms_keeps_every_layer_and_gradient(tmp_path, googlenet_state_file) -> None:
+    # Norms with real statistics (the random file's are 0 and 1), so that folding changes the weights.
+    state = torch.load(googlenet_state_file, weights_only=True)
+    generator = torch.Generator().manual_seed(1)
+    for key, value in state.items():
+        if key.endswith(("bn.running_mean", "bn.bias")):
+            state[key] = torch.randn(value.shape, generator=generator) * 0.5
+        elif key.endswith(("bn.running_var", "bn.weight")):
+            state[key] = torch.rand(value.shape, generator=generator) + 0.5
+    path = tmp_path / "googlenet-stats.pth"
+    torch.save(state, path)
+    plain, folded = load_model("googlenet", weights=path), load_model("googlenet", weights=path)
+    # conv1.conv is tapped raw: folded, its output would be the norm's. Every other block folds.
+    assert folded.fold_batch_norms(keep=["conv1.conv"]) == 56
+    norms = [name for name, m in folded.network.named_modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms == ["conv1.bn"]
+    assert isinstance(folded.network.get_submodule("conv2.bn"), torch.nn.Identity)
+    layers = ["conv1.conv", "conv1.bn", "conv2.bn", "conv2", "inception4c"]
+    x = torch.rand(2, 3, 96, 96)
+    grads = []
+    for model in (plain, folded):
+        x_model = x.clone().requires_grad_(True)
+        acts = model.activations(x_model, layers)
+        grads.append((acts, torch.autograd.grad(sum(a.square().mean() for a in acts.values()), x_model)[0]))
+    (plain_acts, plain_grad), (folded_acts, folded_grad) = grads
+    for name in layers:
+        torch.testing.assert_close(folded_acts[name], plain_acts[name], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(folded_grad, plain_grad, rtol=1e-3, atol=1e-6)
+
+
+def test_batch_norms_fold_before_the_first_tap() -> None:
+    model = load_model("efficientnet-lite0")
+    model.activations(torch.rand(1, 3, 64, 64), ["blocks.2"])
+    with pytest.raises(RuntimeError, match="before the first activations"):
+        model.fold_batch_norms()
+
+
+def test_the_dreamer_runs_the_folded_network() -> None:
+    from dreamvideo.config import DreamSettings
+    from dreamvideo.dream import make_dreamer
+
+    dreamer = make_dreamer(DreamSettings(octaves=1, steps=1, base_width=64, device="cpu"))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in dreamer.model.network.modules())
+    out = dreamer.dream(torch.rand(1, 3, 64, 96), frame_index=0)
+    assert out.shape == (1, 3, 64, 96) and torch.isfinite(out).all()
