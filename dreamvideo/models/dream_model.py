@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+import torch.fx
 from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
@@ -145,6 +146,7 @@ class DreamModel:
         self._scale = (hi - lo) / std
         self._shift = (lo - mean) / std
         self._taps = _Taps()
+        self._folded: set[str] = set()  # module paths of convolutions holding a folded norm
         self._compiled: dict[tuple[str, ...], Callable[[Tensor], dict[str, Tensor]]] = {}
 
     def __repr__(self) -> str:
@@ -224,6 +226,7 @@ class DreamModel:
             conv.bias = nn.Parameter(bias.detach(), requires_grad=False)
             parent, _, attr = node.target.rpartition(".")
             setattr(self.network.get_submodule(parent), attr, nn.Identity())
+            self._folded.add(source.target)
             folded += 1
         return folded
 
@@ -266,6 +269,9 @@ class DreamModel:
         self._check_input(x)
         if not names:
             return {}
+        paths = layer_modules(self.name)
+        if self._folded and any(paths[name] in self._folded for name in names):
+            raise RuntimeError(f"a batch norm was folded into one of {names}: keep those layers when folding")
         if compiled:
             import torch._dynamo.exc
 
@@ -278,7 +284,6 @@ class DreamModel:
                     f"--fast compile failed: {reason}", hint="drop compile from --fast (on the CPU it needs a C++ compiler)"
                 ) from e
             return {name: acts[name] for name in names}
-        paths = layer_modules(self.name)
         modules = {name: self.network.get_submodule(paths[name]) for name in names}
         captured: dict[str, Tensor] = {}
         with self._taps.capture(modules, captured):

@@ -196,6 +196,9 @@ def test_folding_batch_norms_keeps_every_layer_and_gradient(tmp_path, googlenet_
     for name in layers:
         torch.testing.assert_close(folded_acts[name], plain_acts[name], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(folded_grad, plain_grad, rtol=1e-3, atol=1e-6)
+    # A raw convolution that was folded cannot be tapped afterwards: it would give the norm's output.
+    with pytest.raises(RuntimeError, match="keep those layers"):
+        folded.activations(x, ["conv2.conv"])
 
 
 def test_batch_norms_fold_before_the_first_tap() -> None:
