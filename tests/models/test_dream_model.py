@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dreamvideo.errors import ModelError
-from dreamvideo.models import DreamModel, dream_model, layer_names, load_model
+from dreamvideo.models import DreamModel, dream_model, get_spec, layer_names, list_models, load_model
 
 
 def test_attributes(lite0: DreamModel) -> None:
@@ -216,3 +216,19 @@ def test_the_dreamer_runs_the_folded_network() -> None:
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in dreamer.model.network.modules())
     out = dreamer.dream(torch.rand(1, 3, 64, 96), frame_index=0)
     assert out.shape == (1, 3, 64, 96) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_registered_model_folds_and_taps_its_default_layer(name: str) -> None:
+    """Folding traces the network with torch.fx: every registered architecture must trace (on the
+    meta device: shapes only, no weights)."""
+    spec = get_spec(name)
+    with torch.device("meta"):
+        network = spec.builder().eval().requires_grad_(False)
+        model = DreamModel(spec, network, torch.device("meta"))
+        folded = model.fold_batch_norms(keep=[model.default_layer])
+        size = max(spec.min_size, 96)
+        act = model.activations(torch.empty(1, 3, size, size), [model.default_layer])[model.default_layer]
+    assert act.ndim == 4
+    assert (folded > 0) == (not name.startswith("vgg"))  # VGG has no batch norms
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in network.modules())
