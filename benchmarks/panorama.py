@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -32,11 +31,13 @@ import numpy as np
 import torch
 
 from dreamvideo.config import DreamSettings
-from dreamvideo.dream import Dreamer, image_to_tensor, objective_from_settings, tensor_to_image, tile_grid
+from dreamvideo.dream import Dreamer, image_to_tensor, make_dreamer, objective_from_settings, tensor_to_image, tile_grid
+from dreamvideo.dream.objectives import settings_layers
 from dreamvideo.io import read_image
 from dreamvideo.metrics import pole_streak_score, seam_ratio
 from dreamvideo.models import load_model
 from dreamvideo.panorama.projection import projection_for
+from dreamvideo.pipeline import peak_memory_mb
 
 MODES = ("flat", "equirect", "cubemap", "views")
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "samples"
@@ -76,8 +77,7 @@ def one_size(width: int, height: int, steps: int) -> dict:
     stereo = width == height
     eye_h = height // 2 if stereo else height
     settings = DreamSettings(device="cpu", steps=steps, octaves=1, projection="equirect", sphere_mode="views")
-    model = load_model(settings.model, device=torch.device("cpu"))
-    dreamer = Dreamer(model, objective_from_settings(settings, model), settings, projection=projection_for(settings))
+    dreamer = make_dreamer(settings, projection=projection_for(settings))
     eye = cv2.resize(read_image(DEFAULT_DIR / "lab.png").rgb, (width, eye_h), interpolation=cv2.INTER_CUBIC)
     x = image_to_tensor(np.clip(eye, 0, 1))
     if stereo:
@@ -88,7 +88,7 @@ def one_size(width: int, height: int, steps: int) -> dict:
     else:
         dreamer.dream(x)
     seconds = time.perf_counter() - start
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mib = peak_memory_mb(torch.device("cpu"))["host"]
     # The work, independent of how busy the machine is: pixels through the network per step.
     n = dreamer.projection.view_size(width)
     side = n if n <= settings.tile else len(tile_grid(n, settings.tile, settings.tile // 4)) * settings.tile
@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     settings = DreamSettings(device="cpu", steps=args.steps, octaves=args.octaves, seed=args.seed)
     model = load_model(settings.model, device=torch.device("cpu"))
+    model.fold_batch_norms(keep=[name for name, _ in settings_layers(settings, model)])  # as make_dreamer does
     paths = sorted(args.dir.glob("*.png"))
     if args.only:
         paths = [p for p in paths if p.stem in args.only.split(",")]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..config import DreamSettings, parse_fast, parse_layers
+from ..config import DreamSettings, parse_fast
 from ..io import read_image
 from ..models import load_model
 from .ascent import Dreamer, channels_last, image_to_tensor, resolve_device
-from .objectives import objective_from_settings
+from .objectives import objective_from_settings, settings_layers
 from .projection import FLAT, Projection
 
 __all__ = ["make_dreamer"]
@@ -23,8 +23,7 @@ def make_dreamer(settings: DreamSettings, *, grey: bool = False, projection: Pro
     """
     device = resolve_device(settings.device)
     model = load_model(settings.model, weights=settings.weights, device=device)
-    tapped = [name for name, _ in parse_layers(settings.layers)] if settings.layers else [model.default_layer]
-    model.fold_batch_norms(keep=tapped)
+    model.fold_batch_norms(keep=[name for name, _ in settings_layers(settings, model)])
     fast = parse_fast(settings.fast) if settings.fast else frozenset()
     if "cudnn" in fast and device.type == "cuda":
         import torch

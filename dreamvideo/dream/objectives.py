@@ -27,6 +27,7 @@ __all__ = [
     "guide_match",
     "layer_energy",
     "objective_from_settings",
+    "settings_layers",
 ]
 
 LOGITS = "logits"
@@ -147,6 +148,14 @@ def class_logit(index: int) -> Objective:
     return Objective(fn, layers=[], name=f"logit({index})", uses_logits=True)
 
 
+def settings_layers(settings, model) -> tuple[tuple[str, float], ...]:
+    """The ``(name, weight)`` layers a DreamSettings dreams: ``--layers``, else the model's default
+    layer; none for a class logit."""
+    if settings.logit is not None:
+        return ()
+    return parse_layers(settings.layers) if settings.layers else ((model.default_layer, 1.0),)
+
+
 def objective_from_settings(settings, model, *, guide_image: Tensor | None = None) -> Objective:
     """Build the objective a DreamSettings asks for.
 
@@ -160,7 +169,7 @@ def objective_from_settings(settings, model, *, guide_image: Tensor | None = Non
     """
     if settings.logit is not None:
         return class_logit(imagenet_class(settings.logit))
-    layers = parse_layers(settings.layers) if settings.layers else ((model.default_layer, 1.0),)
+    layers = settings_layers(settings, model)
     model.check_layers([name for name, _ in layers])
     channels = parse_channels(settings.channels) if settings.channels else None
     guide_feats = {}
