@@ -21,6 +21,7 @@ from .objectives import LOGITS, Objective
 from .projection import FLAT, Projection
 
 __all__ = [
+    "NEED_WEIGHT",
     "Dreamer",
     "channels_last",
     "frame_rng",
@@ -30,6 +31,14 @@ __all__ = [
     "tensor_to_image",
     "tile_grid",
 ]
+
+# A sparse dream (``Dreamer.dream(..., sparse=True)``) leaves pixels whose step weight is at most
+# NEED_WEIGHT as they are (a step would move them by at most 1 % of one) and computes no tile or
+# view that sees none of the others; it keeps _NEED_MARGIN pixels of context around those, as far
+# as the gradient's blur and a view's bilinear sampling reach.
+NEED_WEIGHT = 0.01
+_NEED_MARGIN = 8
+
 
 def resolve_device(name: str = "auto") -> torch.device:
     """Map ``auto|cpu|cuda|mps`` to a device; ``auto`` picks cuda, then mps, then cpu.
@@ -140,6 +149,14 @@ def tile_grid(length: int, tile: int, overlap: int) -> list[int]:
     return [round(i * (length - tile) / (count - 1)) for i in range(count)]
 
 
+def _mean_abs(grad: Tensor, need: Tensor | None) -> Tensor:
+    """Mean ``|grad|`` per item, ``(B, 1, 1, 1)``: over every pixel, or over those in ``need``."""
+    if need is None:
+        return grad.abs().mean(dim=(1, 2, 3), keepdim=True)
+    total = (grad.abs() * need).sum(dim=(1, 2, 3), keepdim=True)
+    return total / (need.sum(dim=(1, 2, 3), keepdim=True) * grad.shape[1]).clamp(min=1)
+
+
 def _feather(length: int, overlap: int, device: torch.device) -> Tensor:
     """1-D blending window: ramps up over ``overlap`` pixels at both ends, never 0."""
     i = torch.arange(length, device=device, dtype=torch.float32)
@@ -223,6 +240,7 @@ class Dreamer:
         frame_index: int | Sequence[int] = 0,
         rng: np.random.Generator | None = None,
         step_weight: Tensor | None = None,
+        sparse: bool = False,
     ) -> Tensor:
         """Dream ``image`` ``(B, 3, H, W)`` in [0, 1]; returns the same shape.
 
@@ -236,6 +254,10 @@ class Dreamer:
             rng: a random stream to use instead (e.g. shared by the eyes of a stereo frame).
             step_weight: ``(B or 1, 1, H, W)``, each pixel's share of every step (0: it stays as
                 it is, 1: a full step), resized with each octave; None for 1 everywhere.
+            sparse: with ``step_weight``, compute only the tiles and views that see pixels
+                weighing more than ``NEED_WEIGHT`` (see :meth:`needed`), and normalise each step
+                over those pixels: for a few pixels to dream in a large frame that cannot be
+                cropped (a panorama's views see the whole sphere).
         """
         s = self.settings
         steps = self.scaled_steps(s.steps if steps is None else steps)
@@ -256,8 +278,9 @@ class Dreamer:
             detail = torch.zeros_like(base) if detail is None else self.projection.resize(detail, size)
             x = (base + detail).clamp(0, 1)
             weight = None if step_weight is None else self.projection.resize(step_weight, size)
+            need = self.needed(weight) if sparse and weight is not None else None
             for _ in range(steps):
-                x = self.step(x, rng, width=width, weight=weight)
+                x = self.step(x, rng, width=width, weight=weight, need=need)
             detail = x - base
         return (image + self.projection.resize(detail, (height, width))).clamp(0, 1)
 
@@ -268,12 +291,15 @@ class Dreamer:
         *,
         width: int | None = None,
         weight: Tensor | None = None,
+        need: Tensor | None = None,
     ) -> Tensor:
         """One ascent step on ``x`` ``(B, 3, h, w)``: jitter, gradient, normalise per item, move, clamp.
 
         ``rng`` is the frame's random stream, or one per item (each item jittered on its own).
         ``width`` is the full frame's width, so an anchored jitter can scale with the octave.
         ``weight`` ``(B or 1, 1, h, w)`` scales the move per pixel (see ``dream``'s ``step_weight``).
+        ``need`` (from :meth:`needed`, bool ``(B or 1, 1, h, w)``): the gradient is computed only
+        for the tiles and views that see these pixels, and normalised over them; None: everywhere.
         """
         s = self.settings
         jitter = s.jitter_px
@@ -284,13 +310,16 @@ class Dreamer:
         rngs = rng if isinstance(rng, list) else [rng]
         shifts = [self.projection.jitter(r, jitter) for r in rngs]
         rolled = self._roll(x, shifts)
-        grad = self.projection.gradient(rolled, self.gradient, rngs[0])
+        if need is not None:
+            need = need.expand(x.shape[0], -1, -1, -1)
+        rolled_need = None if need is None else self._roll(need, shifts)
+        grad = self.projection.gradient(rolled, self.gradient, rngs[0], need=rolled_need)
         grad = self._roll(grad, [(-dy, -dx) for dy, dx in shifts])
         if s.smoothing > 0:
             grad = self.projection.blur(grad, s.smoothing)
         if self.grey:
             grad = grad.mean(dim=1, keepdim=True).expand_as(grad)
-        grad = grad / (grad.abs().mean(dim=(1, 2, 3), keepdim=True) + 1e-12)
+        grad = grad / (_mean_abs(grad, need) + 1e-12)
         if weight is not None:
             grad = grad * weight
         return (x + s.step_size * math.sqrt(s.strength) * grad).clamp(0, 1)
@@ -301,28 +330,56 @@ class Dreamer:
             return self.projection.roll(x, *shifts[0])
         return torch.cat([self.projection.roll(item[None], dy, dx) for item, (dy, dx) in zip(x, shifts)])
 
-    def gradient(self, x: Tensor) -> Tensor:
+    def needed(self, weight: Tensor) -> Tensor | None:
+        """The pixels a step weighted by ``weight`` ``(B or 1, 1, h, w)`` must dream: bool, same
+        shape: those weighing more than ``NEED_WEIGHT``, and ``_NEED_MARGIN`` pixels around them
+        (spread by the projection's blur, so across the seam and along the polar rows where it
+        wraps and widens); None when that is every pixel. Reads one flag back from the device."""
+        mask = weight > NEED_WEIGHT
+        if bool(mask.all()):
+            return None
+        return self.projection.blur(mask.to(weight.dtype), _NEED_MARGIN / 3) > 0
+
+    def gradient(self, x: Tensor, need: Tensor | None = None) -> Tensor:
         """d objective / d x for ``x`` ``(B, 3, H, W)``, each item on its own.
 
         Items larger than ``--tile`` are cut into overlapping tiles whose gradients are
-        blended with a feathered window; tiles go through the network in batches.
+        blended with a feathered window; tiles go through the network in batches. With
+        ``need`` (bool ``(B, 1, H, W)``) an item or tile with none of its pixels is skipped and
+        its gradient is 0 (choosing them reads the flags back from the device).
         """
         height, width = x.shape[-2:]
         tile = self.settings.tile
         if height <= tile and width <= tile:
-            return self._batched_gradient(x)
+            if need is None:
+                return self._batched_gradient(x)
+            grad = torch.zeros_like(x)
+            items = need.flatten(1).any(dim=1).nonzero()[:, 0]
+            if len(items):
+                grad[items] = self._batched_gradient(x[items])
+            return grad
         overlap = tile // 4
         th, tw = min(tile, height), min(tile, width)
         corners = [(y0, x0) for y0 in tile_grid(height, th, overlap) for x0 in tile_grid(width, tw, overlap)]
-        tiles = torch.cat([x[..., y0 : y0 + th, x0 : x0 + tw] for y0, x0 in corners])
-        tile_grads = self._batched_gradient(tiles).split(x.shape[0])
+        if need is None:  # every item at every corner
+            chosen: list[tuple[tuple[int, int], slice | Tensor]] = [(corner, slice(None)) for corner in corners]
+            counts = [x.shape[0]] * len(corners)
+        else:  # the items that have a needed pixel in the tile, at each corner
+            wanted = torch.stack([need[..., y0 : y0 + th, x0 : x0 + tw].flatten(1).any(dim=1) for y0, x0 in corners])
+            every = torch.arange(x.shape[0])
+            chosen = [(corner, every[row]) for corner, row in zip(corners, wanted.cpu()) if bool(row.any())]
+            counts = [len(items) for _, items in chosen]
         grad = torch.zeros_like(x)
-        weight = torch.zeros((1, 1, height, width), device=x.device)
+        if not chosen:
+            return grad
+        tiles = torch.cat([x[items, :, y0 : y0 + th, x0 : x0 + tw] for (y0, x0), items in chosen])
+        tile_grads = self._batched_gradient(tiles).split(counts)
+        weight = torch.zeros((1 if need is None else x.shape[0], 1, height, width), device=x.device)
         window = _feather(th, overlap, x.device)[:, None] * _feather(tw, overlap, x.device)[None, :]
-        for (y0, x0), g in zip(corners, tile_grads):
-            grad[..., y0 : y0 + th, x0 : x0 + tw] += g * window
-            weight[..., y0 : y0 + th, x0 : x0 + tw] += window
-        return grad / weight
+        for ((y0, x0), items), g in zip(chosen, tile_grads):
+            grad[items, :, y0 : y0 + th, x0 : x0 + tw] += g * window
+            weight[items, :, y0 : y0 + th, x0 : x0 + tw] += window
+        return grad / weight.clamp(min=1e-12)  # 0 where no tile was computed
 
     def _batched_gradient(self, x: Tensor) -> Tensor:
         """The gradient of each item of ``x`` ``(N, 3, h, w)`` on its own, ``MAX_BATCH`` items per pass.

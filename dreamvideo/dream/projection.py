@@ -21,8 +21,10 @@ from torch import Tensor
 
 __all__ = ["FLAT", "GradientFn", "Projection"]
 
-GradientFn = Callable[[Tensor], Tensor]
-"""d objective / d x for a batch ``(N, 3, h, w)``, one independent item per row; same shape."""
+GradientFn = Callable[[Tensor, "Tensor | None"], Tensor]
+"""d objective / d x for a batch ``(N, 3, h, w)``, one independent item per row; same shape. The
+second argument, None or bool ``(N, 1, h, w)``, marks the pixels whose gradient is used: a tile
+or item with none of them may be skipped (its gradient 0)."""
 
 
 class Projection:
@@ -47,12 +49,16 @@ class Projection:
         """Roll ``x`` ``(B, C, H, W)`` by ``(dy, dx)`` pixels (content moves down and right)."""
         return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
 
-    def gradient(self, x: Tensor, gradient_fn: GradientFn, rng: np.random.Generator) -> Tensor:
+    def gradient(
+        self, x: Tensor, gradient_fn: GradientFn, rng: np.random.Generator, *, need: Tensor | None = None
+    ) -> Tensor:
         """d objective / d x for ``x`` ``(B, 3, H, W)``, through what the network sees.
 
         ``rng`` is the frame's random stream, for projections that move their views each step.
+        ``need`` (None, or bool ``(B, 1, H, W)``): only these pixels' gradient is used; what the
+        network would see of none of them need not be computed (0 there).
         """
-        return gradient_fn(x)
+        return gradient_fn(x, need)
 
     def blur(self, x: Tensor, sigma: float) -> Tensor:
         """Gaussian blur of ``x`` ``(B, C, H, W)``; the horizontal edges wrap where ``wraps_x``."""

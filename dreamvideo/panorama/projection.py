@@ -76,13 +76,17 @@ class EquirectFlat(_Equirect):
         x: Tensor,
         gradient_fn: GradientFn,
         rng: np.random.Generator,
+        *,
+        need: Tensor | None = None,
     ) -> Tensor:
         width = x.shape[-1]
         pad = min(width // 2, self.pad if self.pad is not None else max(16, width // 16))
         if pad <= 0:
-            return gradient_fn(x)
+            return gradient_fn(x, need)
         wide = F.pad(x, (pad, pad, 0, 0), mode="circular")
-        return gradient_fn(wide)[..., pad : pad + width]
+        if need is not None:
+            need = F.pad(need.to(x.dtype), (pad, pad, 0, 0), mode="circular") > 0
+        return gradient_fn(wide, need)[..., pad : pad + width]
 
     def __repr__(self) -> str:
         return f"EquirectFlat(pad={self.pad})"
@@ -149,10 +153,15 @@ class EquirectViews(_Equirect):
         x: Tensor,
         gradient_fn: GradientFn,
         rng: np.random.Generator,
+        *,
+        need: Tensor | None = None,
     ) -> Tensor:
         rig = self.rig(rng)
         views = self.sample_views(x, rig)  # (B * V, 3, n, n), item-major
-        view_grads = gradient_fn(views)
+        # A view pixel is needed where it samples a needed pixel (the row filter and the bilinear
+        # sampling spread the mask a little): a view, or a tile of one, that sees none is skipped.
+        view_need = None if need is None else self.sample_views(need.to(x.dtype), rig) > 0
+        view_grads = gradient_fn(views, view_need)
         return self.gather(view_grads, rig, tuple(x.shape[-2:]))
 
     def sample_views(self, x: Tensor, rig: list[Tensor]) -> Tensor:

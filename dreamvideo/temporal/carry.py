@@ -38,6 +38,9 @@ raise per frame is 1.01-1.24x there (bounded by ``MAX_RAISE``).
 The extra steps for revealed pixels cost: on the test clips' camera path, where
 something enters at every edge every frame, the crop is the whole frame and a
 frame costs the full ``--steps``; on the sample pan (one edge) about half of that.
+A panorama is not cropped (its views see the whole sphere): its extra steps compute
+only the views and tiles that see revealed pixels (``Dreamer.dream``'s ``sparse``;
+DESIGN, Speed).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..dream.ascent import Dreamer
+from ..dream.ascent import NEED_WEIGHT, Dreamer
 from .cuts import is_scene_cut
 from .occlusion import consistency_mask, photometric_mask, soften_mask
 from .keep import carry_weights
@@ -92,8 +95,9 @@ def refine(dreamer: Dreamer, start: Tensor, keep: Tensor, *, refine_steps: int, 
     Carried pixels move ``REFINE_WEIGHT`` of a step each refine step; pixels with ``keep`` < 1 move
     more, up to a full step. Where ``keep`` < ``REVEALED`` somewhere, ``steps - refine_steps`` more
     steps follow, weighted by ``1 - keep``, on a crop around those pixels with a margin of context
-    (the whole frame for a projection other than flat): the pyramid of the crop has the frame's
-    octave scales, so the dream there looks as it does elsewhere.
+    (the whole frame for a projection other than flat, where the Dreamer computes only the views
+    and tiles that see them: ``Dreamer.dream``'s ``sparse``): the pyramid of the crop has the
+    frame's octave scales, so the dream there looks as it does elsewhere.
 
     Args:
         dreamer: the ``Dreamer``.
@@ -111,12 +115,18 @@ def refine(dreamer: Dreamer, start: Tensor, keep: Tensor, *, refine_steps: int, 
     extra = dreamer.settings.steps - refine_steps
     if extra <= 0 or float(fresh.max()) <= 1 - REVEALED:
         return dreamed
-    (y0, y1), (x0, x1) = _box(fresh[0, 0] > 0.01, dreamer.model.spec.min_size)
-    if dreamer.projection.name != "flat":
+    flat = dreamer.projection.name == "flat"
+    if flat:
+        (y0, y1), (x0, x1) = _box(fresh[0, 0] > NEED_WEIGHT, dreamer.model.spec.min_size)
+    else:
         (y0, y1), (x0, x1) = (0, start.shape[-2]), (0, start.shape[-1])
     crop_dreamer = _crop_dreamer(dreamer, x1 - x0, start.shape[-1])
     part = crop_dreamer.dream(
-        dreamed[..., y0:y1, x0:x1], steps=extra, frame_index=frame_index, step_weight=fresh[..., y0:y1, x0:x1]
+        dreamed[..., y0:y1, x0:x1],
+        steps=extra,
+        frame_index=frame_index,
+        step_weight=fresh[..., y0:y1, x0:x1],
+        sparse=not flat,
     )
     dreamed = dreamed.clone()
     dreamed[..., y0:y1, x0:x1] = part

@@ -62,7 +62,7 @@ def test_gradient_reaches_every_pixel_including_the_poles():
     x = torch.rand(2, 3, 48, 96)
     seen = []
 
-    def gradient_fn(views):
+    def gradient_fn(views, need=None):
         seen.append(views.shape)
         return torch.ones_like(views)
 
@@ -90,7 +90,7 @@ def test_equirect_flat_pads_the_seam_with_the_other_edge():
     x = torch.rand(1, 3, 32, 64)
     seen = []
 
-    def gradient_fn(wide):
+    def gradient_fn(wide, need=None):
         seen.append(wide)
         return wide * 2
 
@@ -161,3 +161,78 @@ def test_dreamed_panorama_has_no_pole_streaks(dreamed):
     # The same measure on the flat dream of the equirect pixels finds the streaks.
     zenith, nadir = pole_streak_score(*dreamed["lab", "flat"])
     assert zenith > 0.4 and nadir > 0.4
+
+
+def _counting(dreamer: Dreamer) -> list[int]:
+    """Count the items (views, tiles) ``dreamer`` passes through its network."""
+    passes: list[int] = []
+    batched = dreamer._batched_gradient
+
+    def counted(x):
+        passes.append(x.shape[0])
+        return batched(x)
+
+    dreamer._batched_gradient = counted
+    return passes
+
+
+@pytest.mark.parametrize("make", [EquirectViews, lambda: EquirectFlat(pad=16)], ids=["views", "equirect"])
+def test_sparse_gradient_skips_unneeded_tiles_and_keeps_the_needed_pixels_exact(lite0, make):
+    """Tiles and views that see none of the needed pixels are not computed; the needed pixels'
+    gradient is the one computed everywhere, bit for bit."""
+    settings = DreamSettings(device="cpu", tile=96)  # views of a 256 px frame are tiled
+    dreamer = Dreamer(lite0, objective_from_settings(settings, lite0), settings, projection=make())
+    x = image_to_tensor(panorama("lab", 256))
+    weight = torch.zeros(1, 1, 128, 256)
+    weight[..., 60:76, 100:120] = 1.0  # something revealed near the equator
+    need = dreamer.needed(weight)
+    assert need is not None and 0.01 < float(need.float().mean()) < 0.05
+    passes = _counting(dreamer)
+    dense = dreamer.projection.gradient(x, dreamer.gradient, np.random.default_rng(1))
+    dense_passes = sum(passes)
+    passes.clear()
+    sparse = dreamer.projection.gradient(x, dreamer.gradient, np.random.default_rng(1), need=need)
+    assert 0 < sum(passes) <= dense_passes / 2
+    mask = need.expand_as(x)
+    assert torch.equal(sparse[mask], dense[mask])
+
+
+def test_sparse_dream_leaves_unweighted_pixels_and_costs_less(lite0):
+    settings = DreamSettings(device="cpu", tile=96, steps=2, base_width=96)
+    dreamer = Dreamer(lite0, objective_from_settings(settings, lite0), settings, projection=EquirectViews())
+    x = image_to_tensor(panorama("workshop", 256))
+    weight = torch.zeros(1, 1, 128, 256)
+    weight[..., 56:72, 30:50] = 1.0
+    passes = _counting(dreamer)
+    dense = dreamer.dream(x, frame_index=2, step_weight=weight)
+    dense_passes = sum(passes)
+    passes.clear()
+    sparse = dreamer.dream(x, frame_index=2, step_weight=weight, sparse=True)
+    assert sum(passes) <= dense_passes / 2
+    far = (dreamer.needed(weight) == 0).expand_as(x)
+    assert torch.equal(sparse[far], x[far])  # weight 0 and nothing computed: untouched
+    assert torch.equal(dense[far], x[far])
+    revealed = (weight > 0).expand_as(x)
+    strength = [float((out - x)[revealed].abs().mean()) for out in (dense, sparse)]
+    # About as strong: each step is normalised over the needed pixels rather than the whole
+    # frame, which here (a 16x20 patch at 256x128) made the dream 1.38x as strong.
+    assert strength[1] > 0.01 and 0.7 < strength[1] / strength[0] < 1.6
+    assert dreamer.needed(torch.ones_like(weight)) is None  # everything needed: the dense path
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_sparse_dream_on_cuda_matches_the_cpu(lite0):
+    """The sparse path's host-chosen tiles index CUDA tensors correctly: the same dream as on the CPU."""
+    from dreamvideo.models import load_model
+
+    settings = DreamSettings(tile=96, steps=1, base_width=96)
+    weight = torch.zeros(1, 1, 128, 256)
+    weight[..., 56:72, 30:50] = 1.0
+    x = image_to_tensor(panorama("workshop", 256))
+    outs = []
+    for model in (lite0, load_model("efficientnet-lite0", device="cuda")):
+        dreamer = Dreamer(model, objective_from_settings(settings, model), settings, projection=EquirectViews())
+        out = dreamer.dream(x.to(model.device), frame_index=2, step_weight=weight.to(model.device), sparse=True)
+        outs.append(out.cpu())
+    assert (outs[0] - outs[1]).abs().mean() < 0.02
