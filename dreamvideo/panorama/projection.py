@@ -157,10 +157,14 @@ class EquirectViews(_Equirect):
         need: Tensor | None = None,
     ) -> Tensor:
         rig = self.rig(rng)
-        views = self.sample_views(x, rig)  # (B * V, 3, n, n), item-major
-        # A view pixel is needed where it samples a needed pixel (the row filter and the bilinear
-        # sampling spread the mask a little): a view, or a tile of one, that sees none is skipped.
-        view_need = None if need is None else self.sample_views(need.to(x.dtype), rig) > 0
+        if need is None:
+            views, view_need = self.sample_views(x, rig), None  # (B * V, 3, n, n), item-major
+        else:
+            # The mask is sampled with the picture, as a fourth channel: a view pixel is needed
+            # where it samples a needed pixel (the row filter and the bilinear sampling spread the
+            # mask a little); a view, or a tile of one, that sees none is skipped.
+            both = self.sample_views(torch.cat([x, need.to(x.dtype)], dim=1), rig)
+            views, view_need = both[:, :-1], both[:, -1:] > 0
         view_grads = gradient_fn(views, view_need)
         return self.gather(view_grads, rig, tuple(x.shape[-2:]))
 
