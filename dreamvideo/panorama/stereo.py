@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -22,9 +23,8 @@ from ..config import VideoSettings
 from ..dream import Dreamer, frame_rng, tensor_to_image
 from ..errors import ConfigError
 from ..temporal.dreamer import TemporalDreamer
-from ..temporal.flow import auto_flow_scale, flow_pair
-from ..temporal.occlusion import blend_mask
-from ..temporal.warp import flow_to_tensor, warp
+from ..temporal.flow import FlowEvidence, auto_flow_scale, stereo_disparity
+from ..temporal.warp import flow_to_tensor, to_device, warp
 
 __all__ = [
     "STEREO_LAYOUTS",
@@ -80,11 +80,15 @@ def disparity(
         ``x + flow`` resembles the right eye at ``x``), and the soft consistency mask
         ``(1, 1, h, w)`` in [0, 1], on the eyes' device.
     """
-    left8, right8 = tensor_to_image(left), tensor_to_image(right)
-    right_to_left, left_to_right = flow_pair(left8, right8, method=method, scale=scale, wrap_x=wrap_x)
-    weight = blend_mask(right_to_left, left_to_right, wrap_x=wrap_x)
-    device = left.device
-    return flow_to_tensor(right_to_left, device), torch.from_numpy(weight)[None, None].to(device)
+    found = stereo_disparity(tensor_to_image(left), tensor_to_image(right), method=method, scale=scale, wrap_x=wrap_x)
+    return disparity_to_device(found, left.device)
+
+
+def disparity_to_device(found: tuple[np.ndarray, np.ndarray], device: torch.device) -> tuple[Tensor, Tensor]:
+    """:func:`~dreamvideo.temporal.flow.stereo_disparity`'s host result as :func:`disparity` returns it:
+    the flow upsampled to the eye on ``device``, ``(1, 2, h, w)``, and the weight ``(1, 1, h, w)``."""
+    flow, weight = found
+    return flow_to_tensor(flow, device, size=weight.shape), to_device(weight, device)[None, None]
 
 
 @dataclass
@@ -116,6 +120,7 @@ def dream_stereo(
     carried: tuple[Tensor | None, Tensor | None] | None = None,
     flow_method: str = "farneback",
     flow_scale: float | None = None,
+    disparity_found: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> StereoFrame:
     """Dream a stereo frame ``(1, 3, H, W)`` so that both eyes show the same dream.
 
@@ -137,6 +142,8 @@ def dream_stereo(
             elsewhere. Pass ``steps`` (the refine steps) for such a frame.
         flow_method, flow_scale: the disparity flow (see ``dreamvideo.temporal.flow``); flow_scale
             None: ``auto_flow_scale`` of the eye's width.
+        disparity_found: the disparity already computed from the source eyes (``stereo_disparity``,
+            by the flow workers ahead of the dream), instead of computing it here.
     """
     left_src, right_src = split_eyes(image, layout)
     carried_left, carried_right = carried if carried is not None else (None, None)
@@ -146,8 +153,11 @@ def dream_stereo(
     left_detail = left - left_src
 
     wrap_x = bool(getattr(dreamer.projection, "wraps_x", False))
-    scale = flow_scale or auto_flow_scale(left_src.shape[-1])
-    flow, weight = disparity(left_src, right_src, wrap_x=wrap_x, method=flow_method, scale=scale)
+    if disparity_found is not None:
+        flow, weight = disparity_to_device(disparity_found, left_src.device)
+    else:
+        scale = flow_scale or auto_flow_scale(left_src.shape[-1])
+        flow, weight = disparity(left_src, right_src, wrap_x=wrap_x, method=flow_method, scale=scale)
     from_left = warp(left_detail, flow, wrap_x=wrap_x)
     own = torch.zeros_like(from_left) if carried_right is None else carried_right
     right_start = (right_src + weight * from_left + (1 - weight) * own).clamp(0, 1)
@@ -191,6 +201,13 @@ class StereoTemporalDreamer(TemporalDreamer):
         if layout not in STEREO_LAYOUTS:
             raise ValueError(f"unknown stereo layout {layout!r}")
         self.layout = layout
+        self._disparity: tuple[np.ndarray, np.ndarray] | None = None
+
+    def __call__(self, frame, flows):
+        # The flow workers computed this frame's disparity ahead (FlowWorkers' ``stereo``);
+        # the first frame and a run without workers compute it in dream_stereo.
+        self._disparity = flows.disparity if isinstance(flows, FlowEvidence) else None
+        return super().__call__(frame, flows)
 
     def dream(self, source: Tensor, carried: Tensor | None, frame_index: int) -> Tensor:
         flow = self.video.flow if self.video.flow != "none" else "farneback"  # the disparity needs a flow
@@ -204,4 +221,5 @@ class StereoTemporalDreamer(TemporalDreamer):
             carried=None if carried is None else split_eyes(carried, self.layout),
             flow_method=flow,
             flow_scale=self.video.flow_scale,
+            disparity_found=self._disparity,
         ).image

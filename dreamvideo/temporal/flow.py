@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing.shared_memory import SharedMemory
 from types import MappingProxyType
 from typing import Any
@@ -44,6 +45,7 @@ __all__ = [
     "flow_pair",
     "FlowEvidence",
     "flow_evidence",
+    "stereo_disparity",
     "auto_flow_scale",
     "default_processes",
     "FlowWorkers",
@@ -188,12 +190,15 @@ class FlowEvidence:
         keep: float32 ``(H, W)`` in [0, 1], the carry weights (``keep.carry_weights``); None
             after a cut. Not float16: the ascent amplifies its rounding to 0.1 grey levels on
             average by the third frame.
+        disparity: for a stereo clip, :func:`stereo_disparity` of the current frame (cut or
+            not); None otherwise.
     """
 
     size: tuple[int, int]
     cut: bool
     flow_cur_to_prev: np.ndarray | None
     keep: np.ndarray | None
+    disparity: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def flow_evidence(
@@ -204,6 +209,7 @@ def flow_evidence(
     scale: float = 0.5,
     params: Mapping[str, Any] | None = None,
     wrap_x: bool = False,
+    stereo: tuple[str, float] | None = None,
 ) -> FlowEvidence:
     """The flow pair of two consecutive source frames and what the dream decides from it.
 
@@ -214,15 +220,59 @@ def flow_evidence(
     Args:
         prev, cur: consecutive source frames, uint8 RGB ``(H, W, 3)``.
         method, scale, params, wrap_x: as in :func:`compute_flow`.
+        stereo: ``(layout, scale)`` of a stereo clip: also the disparity of ``cur``'s eyes
+            (:func:`stereo_disparity`, at that flow scale).
     """
     from .keep import carry_weights
 
+    disparity = None
+    if stereo is not None:
+        layout, eye_scale = stereo
+        disparity = stereo_disparity(*_eyes(cur, layout), method=method, scale=eye_scale, params=params, wrap_x=wrap_x)
     small_back, small_forward = _pair_at_scale(prev, cur, method, scale, params, wrap_x)
     size = prev.shape[:2]
     keep, cut = carry_weights(prev, cur, _upsample(small_back, size), _upsample(small_forward, size), wrap_x=wrap_x)
     if cut:
-        return FlowEvidence(size, True, None, None)
-    return FlowEvidence(size, False, small_back, keep)
+        return FlowEvidence(size, True, None, None, disparity)
+    return FlowEvidence(size, False, small_back, keep, disparity)
+
+
+def stereo_disparity(
+    left: np.ndarray,
+    right: np.ndarray,
+    *,
+    method: str = "farneback",
+    scale: float = 0.5,
+    params: Mapping[str, Any] | None = None,
+    wrap_x: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The flow from the right eye to the left one, and where it can be trusted.
+
+    Args:
+        left, right: the source eyes, uint8 RGB ``(h, w, 3)``.
+        method, scale, params, wrap_x: as in :func:`compute_flow`.
+
+    Returns:
+        ``(flow_right_to_left, weight)``: float32 ``(h', w', 2)`` at the scale the flow was
+        computed at, in pixels of that scale (``warp.flow_to_tensor(..., size=(h, w))`` brings
+        it to the eye: the left eye sampled at ``x + flow`` resembles the right eye at ``x``),
+        and the soft consistency mask, float32 ``(h, w)`` in [0, 1] (``occlusion.blend_mask``).
+    """
+    from .occlusion import blend_mask
+
+    right_to_left, left_to_right = _pair_at_scale(left, right, method, scale, params, wrap_x)
+    size = left.shape[:2]
+    weight = blend_mask(_upsample(right_to_left, size), _upsample(left_to_right, size), wrap_x=wrap_x)
+    return right_to_left, weight
+
+
+def _eyes(frame: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(left, right)`` eyes of a stereo frame ``(H, W, 3)`` (as ``panorama.stereo.split_eyes``)."""
+    if layout == "top-bottom":
+        half = frame.shape[0] // 2
+        return frame[:half], frame[half:]
+    half = frame.shape[1] // 2
+    return frame[:, :half], frame[:, half:]
 
 
 def auto_flow_scale(width: int) -> float:
@@ -268,6 +318,9 @@ class FlowWorkers:
         method, scale, params, wrap_x: as in :func:`compute_flow`; checked here.
         processes: worker processes; ``None`` for :func:`default_processes`,
             ``0`` to compute inline in :meth:`submit` (no pool).
+        stereo: ``(layout, scale)`` for a stereo clip: :meth:`submit_evidence` also computes
+            the disparity of the current frame's eyes at that flow scale, so the dream
+            thread does not wait for it.
 
     Example:
         >>> with FlowWorkers(method="dis") as workers:  # doctest: +SKIP
@@ -283,6 +336,7 @@ class FlowWorkers:
         params: Mapping[str, Any] | None = None,
         processes: int | None = None,
         wrap_x: bool = False,
+        stereo: tuple[str, float] | None = None,
     ) -> None:
         _settings(method, scale, params)
         if processes is None:
@@ -291,6 +345,7 @@ class FlowWorkers:
             raise ConfigError(f"flow processes must be >= 0, got {processes}")
         self.processes = processes
         self._kwargs = {"method": method, "scale": scale, "params": dict(params or {}), "wrap_x": wrap_x}
+        self._stereo = stereo
         self._closed = False
         self._pool = None
         self._frames: _SharedFrames | None = None
@@ -320,12 +375,13 @@ class FlowWorkers:
         return self._submit(flow_pair, prev, cur)
 
     def submit_evidence(self, prev: np.ndarray, cur: np.ndarray) -> Future:
-        """Queue :func:`flow_evidence` of two consecutive source frames (uint8 RGB ``(H, W, 3)``).
+        """Queue :func:`flow_evidence` of two consecutive source frames (uint8 RGB ``(H, W, 3)``),
+        with the disparity of ``cur``'s eyes for a stereo clip (``stereo``).
 
         Returns:
             A future of a :class:`FlowEvidence`.
         """
-        return self._submit(flow_evidence, prev, cur)
+        return self._submit(partial(flow_evidence, stereo=self._stereo) if self._stereo else flow_evidence, prev, cur)
 
     def _submit(self, fn: Callable, prev: np.ndarray, cur: np.ndarray) -> Future:
         if self._closed:

@@ -100,3 +100,24 @@ def test_carried_detail_starts_each_eye(stereo_dreamer):
     # The carried +0.05 shows in the mean; one step of 0.02 along a gradient of mean |g| 1 moves it far less.
     shift = float((with_carried.image - plain).mean())
     assert 0.03 < shift < 0.07
+
+
+@pytest.mark.parametrize("layout", ["top-bottom", "left-right"])
+def test_flow_evidence_carries_the_eyes_disparity(layout):
+    """The flow workers compute a stereo frame's disparity with its flow, ahead of the dream: the
+    same as the dream thread's (``disparity``), after a cut too."""
+    from dreamvideo.dream import tensor_to_image
+    from dreamvideo.panorama.stereo import disparity_to_device
+    from dreamvideo.temporal.flow import flow_evidence
+
+    left, right, _ = _stereo_pair()
+    frame = tensor_to_image(join_eyes(left, right, layout))
+    other = np.ascontiguousarray(frame[::-1])  # an unrelated previous frame: a cut
+    scale = 0.5
+    for prev, cut in ((frame, False), (other, True)):
+        evidence = flow_evidence(prev, frame, scale=scale, wrap_x=True, stereo=(layout, scale))
+        assert evidence.cut == cut
+        flow, weight = disparity_to_device(evidence.disparity, torch.device("cpu"))
+        expected_flow, expected_weight = disparity(*split_eyes(image_to_tensor(frame), layout), wrap_x=True, scale=scale)
+        assert torch.equal(flow, expected_flow) and torch.equal(weight, expected_weight)
+    assert flow_evidence(frame, frame, scale=scale, wrap_x=True).disparity is None

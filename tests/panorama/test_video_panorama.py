@@ -97,3 +97,18 @@ def test_render_of_an_equirect_clip_uses_the_projection(tmp_path):
     }
     assert np.abs(rendered - by_layout["equirect"]).max() <= 1
     assert np.abs(rendered - by_layout["flat"]).mean() > 2
+
+
+def test_stereo_clip_takes_its_disparity_from_the_flow_evidence(tmp_path, monkeypatch):
+    """Only the first frame's disparity is computed in the dream thread; the others come with
+    their flow, computed ahead (in the decode thread here: the CPU has no flow workers)."""
+    from dreamvideo.panorama import stereo
+
+    calls = []
+    computed = stereo.disparity
+    monkeypatch.setattr(stereo, "disparity", lambda *a, **k: calls.append(1) or computed(*a, **k))
+    frames = [np.concatenate([eye, np.roll(eye, SHIFT, axis=1)], axis=0) for eye in turning(count=3)]
+    clip = write_clip(tmp_path / "tb.mp4", frames, rate=RATE)
+    code = main(["dream", str(clip), str(tmp_path / "dream.mp4"), "--projection", "equirect", "--stereo", "top-bottom", *FAST])
+    assert code == 0
+    assert len(calls) == 1
