@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
     from dreamvideo.cli import main as dreamvideo
     from dreamvideo.config import load_preset
     from presets import make_clip
-    from speed import device_name, random_weights
+    from speed import device_name, random_weights, result_path
 
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     cuda = device == "cuda"
@@ -103,8 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.trace:
         prof.export_chrome_trace(str(args.trace))
     args.out.mkdir(parents=True, exist_ok=True)
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", f"{args.preset}-{result['device']}").strip("-").lower()[:50]
-    path = args.out / f"hotspots-{slug}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}.json"
+    path = result_path(args.out, "hotspots", f"{args.preset}-{result['device']}")
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{args.preset} at {args.size}, {run['frames']} frames on {result['device']}: {run['wall_time_s']} s")
     print("stages (s):", ", ".join(f"{k} {v}" for k, v in run["stage_times_s"].items()))

@@ -175,6 +175,12 @@ def random_weights(model: str, tmp: Path) -> str | None:
     return str(path)
 
 
+def result_path(out: Path, kind: str, label: str) -> Path:
+    """``out/<kind>-<label as a slug>-<UTC time>.json``: where a benchmark keeps its figures."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-").lower()[:50]
+    return out / f"{kind}-{slug}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}.json"
+
+
 def timed(argv: list[str], env: dict) -> tuple[float, str, float]:
     """Run ``argv``: its wall time from launch to exit, its stdout, and its launch (Unix time)."""
     launch = time.time()
@@ -301,8 +307,7 @@ def main() -> None:
         "naive_comparisons": [],
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", result["device"]).strip("-").lower()[:40]
-    path = args.out / f"speed-{slug}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}.json"
+    path = result_path(args.out, "speed", result["device"])
 
     def save() -> None:
         # after every run, so a run stopped at a time limit keeps what it measured
