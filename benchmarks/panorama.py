@@ -91,7 +91,7 @@ def one_size(width: int, height: int, steps: int) -> dict:
     peak_mib = peak_memory_mb(torch.device("cpu"))["host"]
     # The work, independent of how busy the machine is: pixels through the network per step.
     n = dreamer.projection.view_size(width)
-    side = n if n <= settings.tile else len(tile_grid(n, settings.tile, settings.tile // 4)) * settings.tile
+    side = n if n <= dreamer.tile else len(tile_grid(n, dreamer.tile, dreamer.tile // 4)) * dreamer.tile
     net_mp = len(dreamer.projection.rotations) * side * side / 1e6 * (2 if stereo else 1)
     return {"size": f"{width}x{height}", "stereo": stereo, "seconds": seconds, "peak_mib": peak_mib, "net_mp": net_mp}
 

@@ -190,7 +190,8 @@ class DreamSettings:
     grows in proportion to it; 0 leaves the image as it was.
     ``step_size`` is in units of the [0, 1] pixel range per step, applied to the
     gradient normalised by its mean absolute value. ``tile`` is the largest side
-    dreamed in one piece; larger octaves are dreamed in overlapping tiles.
+    dreamed in one piece; larger octaves are dreamed in overlapping tiles. None:
+    512 on the CPU, 1536 on CUDA (``Dreamer.CUDA_TILE``).
 
     ``projection`` says what the picture is: ``flat``, ``equirect`` (a 360°
     panorama: longitude along the width, the top row the zenith), or ``auto``
@@ -217,7 +218,7 @@ class DreamSettings:
     strength: float = 1.0
     jitter: int | None = None
     smoothing: float = 0.5
-    tile: int = 512
+    tile: int | None = None
     seed: int = 0
     device: str = "auto"
     projection: str = "auto"
@@ -237,7 +238,7 @@ class DreamSettings:
         _check(math.isfinite(self.strength) and self.strength >= 0, "--strength must not be negative")
         _check(self.jitter is None or self.jitter >= 0, "--jitter must not be negative")
         _check(self.smoothing >= 0, "--smoothing must not be negative")
-        _check(self.tile >= 64, "--tile must be at least 64")
+        _check(self.tile is None or self.tile >= 64, "--tile must be at least 64")
         _check(self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}")
         logit = parse_logit(self.logit) if isinstance(self.logit, str) else self.logit
         _check(not isinstance(logit, int) or logit >= 0, "--logit must not be negative")

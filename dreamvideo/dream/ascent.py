@@ -184,6 +184,14 @@ class Dreamer:
     # On the CPU a batch is no faster than its items one by one, and 8 tiles of 512² through
     # the network took the peak RSS of a 1280x720 dream to 3.3 GB: at most this many there.
     CPU_MAX_BATCH = 2
+    # A pass holds at most that many items of PASS_PIXELS each: larger ones go fewer at a time,
+    # so a pass never needs more memory than eight (two on the CPU) 512² tiles.
+    PASS_PIXELS = 512 * 512
+    # --tile's default: CPU_TILE on the CPU (its memory, above), CUDA_TILE on CUDA, where tiling
+    # only costs work: quarter-overlap tiles of 512 put 1.9x a 1080p frame's pixels through the
+    # network, and 2.1x the views of a 3840x1920 panorama (views 1459 px at the top octave).
+    CPU_TILE = 512
+    CUDA_TILE = 1536
 
     def __init__(
         self,
@@ -206,6 +214,7 @@ class Dreamer:
         )
         self._memory_format = torch.channels_last if channels_last(self._fast, self.device) else torch.contiguous_format
         self._compile = "compile" in self._fast
+        self.tile = settings.tile or (self.CUDA_TILE if self.device.type == "cuda" else self.CPU_TILE)
 
     @property
     def streams_per_item(self) -> bool:
@@ -349,7 +358,7 @@ class Dreamer:
         its gradient is 0 (choosing them reads the flags back from the device).
         """
         height, width = x.shape[-2:]
-        tile = self.settings.tile
+        tile = self.tile
         if height <= tile and width <= tile:
             if need is None:
                 return self._batched_gradient(x)
@@ -382,13 +391,16 @@ class Dreamer:
         return grad / weight.clamp(min=1e-12)  # 0 where no tile was computed
 
     def _batched_gradient(self, x: Tensor) -> Tensor:
-        """The gradient of each item of ``x`` ``(N, 3, h, w)`` on its own, ``MAX_BATCH`` items per pass.
+        """The gradient of each item of ``x`` ``(N, 3, h, w)`` on its own, ``MAX_BATCH`` items per
+        pass (``CPU_MAX_BATCH`` on the CPU), fewer where they are larger than 512² (``PASS_PIXELS``).
 
         The objective's value is summed over the items of a pass, so each item's gradient
         is that of its own objective (the objectives mean over one item's activations).
         """
+        items = self.MAX_BATCH if self.device.type != "cpu" else self.CPU_MAX_BATCH
+        per_pass = max(1, min(items, items * self.PASS_PIXELS // (x.shape[-2] * x.shape[-1])))
         grads = []
-        for chunk in x.split(self.MAX_BATCH if self.device.type != "cpu" else self.CPU_MAX_BATCH):
+        for chunk in x.split(per_pass):
             chunk = chunk.detach().contiguous(memory_format=self._memory_format).requires_grad_(True)
             with torch.enable_grad():
                 with torch.autocast(self.device.type, dtype=self._autocast) if self._autocast else nullcontext():
@@ -411,7 +423,7 @@ class Dreamer:
         counts, so a large frame never needs more memory to measure than to dream.
         """
         height, width = image.shape[-2:]
-        tile = self.settings.tile
+        tile = self.tile
         with torch.no_grad():
             if height <= tile and width <= tile:
                 return float(self.objective(self._activations(image)))

@@ -49,3 +49,27 @@ def test_peak_memory_on_cuda_counts_what_torch_allocated():
     peak = peak_memory_mb(device)
     assert peak["device"] >= 256 and peak["host"] > 0
     del block
+
+
+def test_larger_items_go_fewer_to_a_pass():
+    """A pass holds at most CPU_MAX_BATCH (MAX_BATCH on CUDA) items' worth of PASS_PIXELS."""
+    dreamer = make_dreamer(DreamSettings(octaves=1, steps=1, base_width=64, device="cpu"))
+    assert dreamer.tile == 512  # the CPU's default
+    dreamer.PASS_PIXELS = 64 * 64
+    sizes: list[int] = []
+    handle = dreamer.model.network.register_forward_pre_hook(lambda module, args: sizes.append(args[0].shape[0]))
+    try:
+        dreamer._batched_gradient(torch.rand(4, 3, 64, 64))
+        small = list(sizes)
+        sizes.clear()
+        dreamer._batched_gradient(torch.rand(3, 3, 96, 96))  # each over 2 x 64² pixels: one a pass
+    finally:
+        handle.remove()
+    assert small == [2, 2] and sizes == [1, 1, 1]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_dreams_in_larger_tiles():
+    assert make_dreamer(DreamSettings(device="cuda")).tile == Dreamer.CUDA_TILE
+    assert make_dreamer(DreamSettings(device="cuda", tile=512)).tile == 512
