@@ -210,9 +210,11 @@ def cli_marking_first_dream(marks: str, argv: list[str]) -> int:
     from dreamvideo.dream import ascent
 
     dream = ascent.Dreamer.dream
+    first = [True]
 
     def marked(self, *args, **kwargs):
-        if not os.path.exists(marks):
+        if first[0]:
+            first[0] = False
             Path(marks).write_text(repr(time.time()))
         return dream(self, *args, **kwargs)
 

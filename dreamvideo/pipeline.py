@@ -214,10 +214,8 @@ def run_frames(
             # settings took 8.0-8.25 s with the flow in the decode thread, 8.4-8.8 s with a worker.
             processes = 0 if dreamer.device.type == "cpu" else None
             scale = video.flow_scale or auto_flow_scale(reader.output_size[0])
-            eyes = None  # a stereo frame's disparity is computed with its flow, ahead of the dream
-            if stereo in STEREO_LAYOUTS:
-                eye_width = reader.output_size[0] // (2 if stereo == "left-right" else 1)
-                eyes = (stereo, video.flow_scale or auto_flow_scale(eye_width))
+            # A stereo frame's disparity is computed with its flow, ahead of the dream.
+            eyes = temporal.disparity_ahead(reader.output_size[0]) if isinstance(temporal, StereoTemporalDreamer) else None
             flows = stack.enter_context(
                 FlowWorkers(method=video.flow, scale=scale, processes=processes, wrap_x=wrap_x, stereo=eyes)
             )

@@ -203,6 +203,13 @@ class StereoTemporalDreamer(TemporalDreamer):
         self.layout = layout
         self._disparity: tuple[np.ndarray, np.ndarray] | None = None
 
+    def disparity_ahead(self, frame_width: int) -> tuple[str, float]:
+        """``FlowWorkers``' ``stereo`` for frames ``frame_width`` wide: the layout, and the flow
+        scale :meth:`dream` would compute the disparity at (``--flow-scale``, else the eye's
+        ``auto_flow_scale``)."""
+        eye_width = frame_width // (2 if self.layout == "left-right" else 1)
+        return self.layout, self.video.flow_scale or auto_flow_scale(eye_width)
+
     def __call__(self, frame, flows):
         # The flow workers computed this frame's disparity ahead (FlowWorkers' ``stereo``);
         # the first frame and a run without workers compute it in dream_stereo.
