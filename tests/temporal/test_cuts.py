@@ -59,7 +59,8 @@ def test_hard_cut_between_shots_fires(photos, crop, before, after, method):
     cur = crop(b, b.shape[1] // 3, b.shape[0] // 4)
     cut, evidence = check(prev, cur, method)
     assert cut, evidence
-    assert evidence.flow_explained < 0.15  # the shift may find some repeated structure, the flow none
+    # The worst of benchmarks/cuts.py's cuts: two photos whose flow lines up by chance on 0.26 of the frame.
+    assert evidence.flow_explained < 0.3
 
 
 def test_still_frame_is_fully_explained(photos, crop):
@@ -76,6 +77,29 @@ def test_thresholds_are_options(photos, crop):
     mask = consistency_mask(flow_cur_to_prev, flow_prev_to_cur)
     assert not is_scene_cut(prev, cur, flow_cur_to_prev, mask)
     assert is_scene_cut(prev, cur, flow_cur_to_prev, mask, max_explained=1.01)
+
+
+def test_the_check_does_not_depend_on_opencv_writing_into_its_inputs(photos, crop, monkeypatch):
+    # OpenCV up to 5.0 multiplied phaseCorrelate's inputs by the window in place; 5.1 does not.
+    x, y = origin(photos["rocket"])
+    prev, cur = crop(photos["rocket"], x, y), crop(photos["rocket"], x + 12, y + 4)
+    flow_cur_to_prev, flow_prev_to_cur = flow_pair(prev, cur, scale=0.5)
+    mask = consistency_mask(flow_cur_to_prev, flow_prev_to_cur)
+    kept = prev.copy(), cur.copy(), flow_cur_to_prev.copy(), mask.copy()
+    clean = cut_evidence(prev, cur, flow_cur_to_prev, mask)
+    for before, after in zip(kept, (prev, cur, flow_cur_to_prev, mask)):
+        np.testing.assert_array_equal(before, after)
+
+    phase_correlate = cv2.phaseCorrelate
+
+    def windowing_in_place(a, b, window=None):
+        result = phase_correlate(a, b, window)
+        a *= window
+        b *= window
+        return result
+
+    monkeypatch.setattr(cv2, "phaseCorrelate", windowing_in_place)
+    assert cut_evidence(prev, cur, flow_cur_to_prev, mask) == clean
 
 
 def test_shape_mismatch_raises(photos, crop):
