@@ -149,13 +149,15 @@ def dream_video(
         MediaError: unreadable input, no video stream, a frame range beyond the clip,
             output == input, unwritable output.
         ConfigError, ModelError: bad settings, model or layer; several frames for an image.
+        Interrupted: ``stop`` was set before the first frame was dreamed.
     """
     _check_paths(source, output, video)
     report = RunReport(source, output, dream=dataclasses.asdict(dream), video=dataclasses.asdict(video))
     started = time.perf_counter()
     # A live input that sends nothing for live_timeout seconds has ended (0: wait for ever).
     timeout = {"read_timeout": video.live_timeout or None} if video.live else {}
-    with open_video(source, frames=video.frame_range, size=video.frame_size, width=video.width, **timeout) as reader:
+    where = {"frames": video.frame_range, "size": video.frame_size, "width": video.width}
+    with open_video(source, **where, **timeout, cancel=stop) as reader:
         # 360°: `auto` follows the input's spherical metadata; the output carries the layout.
         layout = resolve_layout(dream, reader.info.spherical, name=source)
         check_aspect(reader.output_size, layout, strict=dream.strict, name=source)

@@ -178,6 +178,21 @@ def test_a_stream_quiet_for_the_live_timeout_has_ended(tmp_path, clip):
 
 @pytest.mark.slow
 @pytest.mark.timeout(180)
+def test_a_stop_while_waiting_for_the_stream_to_start_is_prompt(tmp_path):
+    # FFmpeg waits 15 s for a stream to start; the stop does not wait with it.
+    proc, port, report = live_run(tmp_path, "live.ts")
+    time.sleep(0.5)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    code, out, err = finish(proc)
+    assert time.monotonic() - sent < 10  # a second or two, and the interpreter unloading torch
+    assert code == 130
+    assert err.strip() == f"error: stopped while waiting for udp://127.0.0.1:{port} to start sending"
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
 def test_sigterm_leaves_no_partial_dream_and_keeps_the_existing_output(tmp_path):
     clip = make_clip(tmp_path / "clip.mp4", frames=200, rate=RATE)
     out = tmp_path / "out.mp4"

@@ -62,8 +62,6 @@ class Stop:
     def gracefully(self) -> Iterator[threading.Event]:
         """Within this block the first signal sets the yielded event instead of interrupting."""
         self._event = threading.Event()
-        if self.received is not None:  # it came before the block
-            self._event.set()
         try:
             yield self._event
         finally:

@@ -15,7 +15,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from dreamvideo.config import FrameRange
-from dreamvideo.errors import ConfigError, MediaError
+from dreamvideo.errors import ConfigError, Interrupted, MediaError
 from dreamvideo.io._util import (
     SWS_ACCURATE_RND,
     SWS_BICUBIC,
@@ -104,6 +104,7 @@ def open_video(
     size: tuple[int, int] | None = None,
     width: int | None = None,
     read_timeout: float | None = _URL_TIMEOUT[1],
+    cancel: threading.Event | None = None,
 ) -> VideoReader:
     """Open a video file, ``-`` (stdin) or a URL for decoding.
 
@@ -114,13 +115,15 @@ def open_video(
         width: output width with the aspect kept, rounded to even.
         read_timeout: seconds a URL may send nothing before its stream is taken as ended
             (None: wait for ever). Opening waits 15 s for the first data.
+        cancel: set while a URL is being opened, the wait is given up (Ctrl-C is as prompt).
 
     Raises:
         MediaError: missing or unreadable input, no video stream, nothing decodes,
             or ``frames`` beyond a clip whose frame count the container records.
         ConfigError: both ``size`` and ``width``.
+        Interrupted: ``cancel`` was set while waiting for a URL.
     """
-    return VideoReader(source, frames=frames, size=size, width=width, read_timeout=read_timeout)
+    return VideoReader(source, frames=frames, size=size, width=width, read_timeout=read_timeout, cancel=cancel)
 
 
 class VideoReader:
@@ -144,6 +147,7 @@ class VideoReader:
         size: tuple[int, int] | None = None,
         width: int | None = None,
         read_timeout: float | None = _URL_TIMEOUT[1],
+        cancel: threading.Event | None = None,
     ) -> None:
         if size is not None and width is not None:
             raise ConfigError("give either a size or a width, not both")
@@ -159,7 +163,7 @@ class VideoReader:
         self._warned = False
         self._used = False
         self._reformatter = VideoReformatter()  # one for all frames: it caches the scaler
-        self._container = _open_input(source, read_timeout)
+        self._container = _open_input(source, read_timeout, cancel)
         try:
             self._start(size, width)
         except BaseException:
@@ -477,14 +481,16 @@ class VideoReader:
     _total = 0
 
 
-def _open_input(source: str, read_timeout: float | None) -> av.container.InputContainer:
+def _open_input(
+    source: str, read_timeout: float | None, cancel: threading.Event | None = None
+) -> av.container.InputContainer:
     """Open ``source`` with FFmpeg, turning its errors into MediaError."""
     name = "stdin" if source == "-" else source
     try:
         if source == "-":
             return av.open("pipe:0", mode="r")
         if is_url(source):
-            return av.open(source, mode="r", timeout=(_URL_TIMEOUT[0], read_timeout))
+            return _open_url(source, read_timeout, cancel)
         check_input_file(source)
         return av.open(source, mode="r")
     except av.FFmpegError as e:
@@ -492,3 +498,26 @@ def _open_input(source: str, read_timeout: float | None) -> av.container.InputCo
             f"cannot open {name}: {av_reason(e)}",
             hint="is it a video FFmpeg can read? try `dreamvideo probe` or `ffprobe` on it",
         ) from e
+
+
+def _open_url(source: str, read_timeout: float | None, cancel: threading.Event | None) -> av.container.InputContainer:
+    """Open a URL in a thread: FFmpeg waits up to the open timeout for a stream to start, and
+    Python handles signals only between its own instructions, so Ctrl-C (or ``cancel``) would
+    wait that long. A container opened after this gave up is freed by that thread alone."""
+    opened: dict = {}
+
+    def run() -> None:
+        try:
+            opened["container"] = av.open(source, mode="r", timeout=(_URL_TIMEOUT[0], read_timeout))
+        except BaseException as e:  # raised in the caller's thread
+            opened["error"] = e
+
+    thread = threading.Thread(target=run, name="open", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.1)
+        if cancel is not None and cancel.is_set() and thread.is_alive():
+            raise Interrupted(f"stopped while waiting for {source} to start sending")
+    if "error" in opened:
+        raise opened["error"]
+    return opened["container"]
