@@ -293,3 +293,18 @@ def test_sigterm_is_ctrl_c_and_a_second_signal_ends_at_once():
     assert done.returncode == 130
     assert done.stdout == "asked to stop: True\n"
     assert done.stderr == "error: SIGINT again: stopped at once\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--live-timeout", "2"], "error: --live-timeout goes with --live"),
+        (["--live", "--live-timeout", "-1"], "error: --live-timeout must not be negative"),
+    ],
+)
+def test_live_timeout_mistakes_are_one_error_line(capsys, tmp_path, clip, extra, message):
+    from dreamvideo.cli import main
+
+    assert main(["dream", str(clip), str(tmp_path / "out.ts"), *extra]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == message
+    assert list(tmp_path.iterdir()) == []

@@ -103,6 +103,8 @@ def dream(args: Namespace) -> int:
     from ..pipeline import dream_video
 
     dream_settings, video_settings = _settings(args)
+    if args.live_timeout is not None and not video_settings.live:
+        raise ConfigError("--live-timeout goes with --live", hint="add --live, or leave --live-timeout out")
     try:
         if video_settings.live:
             # A live run has no end but a stop: the first signal ends it with what was dreamed kept.
