@@ -272,6 +272,8 @@ class VideoSettings:
     ``audio`` is a file whose soundtrack replaces the input's (cut to the same span).
     ``vr_names`` adds the suffixes headset players look for (``_360``, ``_TB``,
     ``_LR``) to the output name of a 360° run (``panorama.metadata.vr_name``).
+    ``live_timeout`` (with ``live``): seconds a stream input may send nothing before it is
+    taken as ended; 0 waits for ever.
     ``frame_batch`` is how many frames with no temporal link (``--flow none`` or
     ``--blend 0``) are dreamed as one batch; None: 4 on CUDA, 1 elsewhere
     (``pipeline.frame_batch``). The dream of each frame does not depend on it.
@@ -291,6 +293,7 @@ class VideoSettings:
     quiet: bool = False
     vr_names: bool = False
     live: bool = False
+    live_timeout: float = 5.0
     frame_batch: int | None = None
 
     def validate(self) -> None:
@@ -300,6 +303,7 @@ class VideoSettings:
         _check(0 <= self.blend <= 1, "--blend must be in [0, 1]")
         _check(self.refine_steps >= 0, "--refine-steps must not be negative")
         _check(self.frame_batch is None or self.frame_batch >= 1, "--frame-batch must be at least 1")
+        _check(self.live_timeout >= 0, "--live-timeout must not be negative")
         _check(self.codec in CODECS, f"--codec must be one of {', '.join(CODECS)}")
         _check(self.crf is None or 0 <= self.crf <= 51, "--crf must be in 0..51")
         _check(self.width is None or self.width >= 16, "--width must be at least 16")

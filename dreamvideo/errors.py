@@ -38,6 +38,7 @@ class ModelError(DreamVideoError):
 
 
 class Interrupted(DreamVideoError):
-    """The run was stopped (Ctrl-C): the message says what was kept. Exit code 130, as for SIGINT."""
+    """The run was stopped (Ctrl-C, SIGTERM): the message says what was kept. Exit code 130, as for
+    SIGINT (the command line gives 128 + the signal's number: 143 for SIGTERM)."""
 
     exit_code = 130

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .config import DreamSettings, VideoSettings
 from .dream import Dreamer
-from .errors import ConfigError, MediaError
+from .errors import ConfigError, Interrupted, MediaError
 from .io import IMAGE_FORMATS, Frame, check_input_file, check_output_path, check_video_output, is_stream, open_video
 from .io._util import check_video_input
 from .io.atomic import write_atomically
@@ -137,20 +137,27 @@ def dream_video(
     video: VideoSettings,
     *,
     progress: Callable[[int, int | None], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> RunReport:
     """Dream the video at ``source`` (path, URL or ``-``) into ``output`` (path, URL or ``-``).
 
     An image ``output`` (``.png``, ``.jpg``, …) takes exactly one frame (``--frames N``).
+    A live run (``video.live``) writes its output as it goes; setting ``stop`` ends it as
+    the end of its input would (see :func:`run_frames`), keeping every frame dreamed.
 
     Raises:
         MediaError: unreadable input, no video stream, a frame range beyond the clip,
             output == input, unwritable output.
         ConfigError, ModelError: bad settings, model or layer; several frames for an image.
+        Interrupted: ``stop`` was set before the first frame was dreamed.
     """
     _check_paths(source, output, video)
     report = RunReport(source, output, dream=dataclasses.asdict(dream), video=dataclasses.asdict(video))
     started = time.perf_counter()
-    with open_video(source, frames=video.frame_range, size=video.frame_size, width=video.width) as reader:
+    # A live input that sends nothing for live_timeout seconds has ended (0: wait for ever).
+    timeout = {"read_timeout": video.live_timeout or None} if video.live else {}
+    where = {"frames": video.frame_range, "size": video.frame_size, "width": video.width}
+    with open_video(source, **where, **timeout, cancel=stop) as reader:
         # 360°: `auto` follows the input's spherical metadata; the output carries the layout.
         layout = resolve_layout(dream, reader.info.spherical, name=source)
         check_aspect(reader.output_size, layout, strict=dream.strict, name=source)
@@ -168,7 +175,7 @@ def dream_video(
         t = time.perf_counter()
         dreamer = dreamer_for(dream, layout)
         report.stage_times["model_load"] += time.perf_counter() - t
-        run_frames(reader, sink, dreamer, video, report=report, stereo=layout.stereo, progress=progress)
+        run_frames(reader, sink, dreamer, video, report=report, stereo=layout.stereo, progress=progress, stop=stop)
         report.peak_memory_mb = peak_memory_mb(dreamer.device)
     report.wall_time = time.perf_counter() - started
     if video.json_report:
@@ -188,6 +195,7 @@ def run_frames(
     state: TemporalState | None = None,
     stereo: str = "none",
     progress: Callable[[int, int | None], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> TemporalState:
     """Dream every frame ``reader`` yields, handing those from ``write_from`` on to ``sink``.
 
@@ -196,9 +204,12 @@ def run_frames(
     the cross-fade at a chunk join). ``state`` continues another run's temporal state.
     ``stereo`` (``top-bottom``/``left-right``) dreams both eyes of each frame as one.
     Counts, cuts and stage times go into ``report``; returns the final temporal state.
+    In a live run (``video.live``), ``stop`` set ends the run after the frame being dreamed,
+    as the end of the input would: the sink finishes, and ``report.live["stopped"]`` says so.
 
     Raises:
         MediaError: nothing decoded or nothing reached the sink.
+        Interrupted: ``stop`` was set before the first frame was dreamed.
     """
     times = report.stage_times
     with ExitStack() as stack:
@@ -221,13 +232,14 @@ def run_frames(
             )
         total = reader.expected_frames
         bar = stack.enter_context(_progress(total, quiet=video.quiet)) if progress is None else None
-        live = _Latest(reader, times, pace=not is_stream(reader.source)) if video.live else None
+        live = _Latest(reader, times, pace=not is_stream(reader.source), stop=stop) if video.live else None
         if live is not None:
             decoded = live
             previous = None
         else:
             decoded = _Stage("decode", _decode_with_flow(reader, flows, times), look_ahead(flows))
         stack.callback(decoded.stop)
+        stack.callback(reader.interrupt)  # runs first: the decode thread ends after its current read
         stack.enter_context(sink)
         if preroll_sink is not None:
             stack.enter_context(preroll_sink)
@@ -273,10 +285,15 @@ def run_frames(
                 image, cut = temporal(frame, pair)
                 times["dream"] += time.perf_counter() - t
                 deliver(frame, image, cut)
+        stopped = live is not None and live.stopped
         if dreamed == 0:
+            if stopped:
+                raise Interrupted("stopped before the first frame was dreamed: nothing written")
             raise MediaError(f"no frames decoded from {reader.source}")
         if live is not None:
-            report.live = live.summary()
+            reader.interrupt()
+            live.stop()
+            report.live = {**live.summary(), "stopped": stopped}
     return temporal.state()
 
 
@@ -381,8 +398,9 @@ class _Stage:
             yield item
 
     def stop(self) -> None:
+        """Let the thread end; as :meth:`_Latest.stop`, it is not waited for while a read blocks."""
         self._stopped.set()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=1)
 
 
 class _Latest:
@@ -390,7 +408,8 @@ class _Latest:
 
     When the dream stage is behind, the frame waiting for it is replaced (dropped) by the
     next one, so the output lags the input by at most one frame's dream. A file is read
-    at its own rate (``pace``), as a stream would deliver it. Yields ``(frame, None)``.
+    at its own rate (``pace``), as a stream would deliver it. Yields ``(frame, None)``;
+    ends at the end of the input, or once ``stop`` is set (then ``stopped`` is True).
     Latency is from a frame's decode to :meth:`done` (handed to the sink); recent
     latencies are kept in a bounded window, so memory does not grow with the stream.
     """
@@ -398,7 +417,9 @@ class _Latest:
     _END = object()
     WINDOW = 2000
 
-    def __init__(self, reader, times: dict, *, pace: bool) -> None:
+    def __init__(self, reader, times: dict, *, pace: bool, stop: threading.Event | None = None) -> None:
+        self._request = stop
+        self.stopped = False
         self._cond = threading.Condition()
         self._slot: tuple | None = None
         self._finished: object = None
@@ -444,8 +465,11 @@ class _Latest:
     def __iter__(self):
         while True:
             with self._cond:
-                while self._slot is None and self._finished is None:
-                    self._cond.wait()
+                while self._slot is None and self._finished is None and not self._stop_requested():
+                    self._cond.wait(timeout=0.1)  # the stop request is an Event, not this condition
+                if self._stop_requested():
+                    self.stopped = True
+                    return
                 if self._slot is not None:
                     item, self._slot = self._slot, None
                 else:
@@ -453,6 +477,9 @@ class _Latest:
                         raise self._finished
                     return
             yield item
+
+    def _stop_requested(self) -> bool:
+        return self._request is not None and self._request.is_set()
 
     def done(self, frame: Frame) -> None:
         """``frame`` has been dreamed and handed on: its latency counts."""
@@ -464,7 +491,8 @@ class _Latest:
             self._latency_max = max(self._latency_max, latency)
 
     def summary(self) -> dict:
-        """Input frames, dropped frames and latency (ms: median and p95 of the last WINDOW, max overall)."""
+        """Input frames, dropped frames (a frame left undreamed by a stop counts) and latency
+        (ms: median and p95 of the last WINDOW, max overall)."""
         ordered = sorted(self._latencies)
 
         def pick(q: float) -> float:
@@ -472,14 +500,17 @@ class _Latest:
 
         return {
             "input_frames": self.decoded,
-            "dropped_frames": self.dropped,
+            "dropped_frames": self.dropped + (self._slot is not None),
             "latency_ms": {"median": pick(0.5), "p95": pick(0.95), "max": round(1000 * self._latency_max, 1)},
         }
 
     def stop(self) -> None:
+        """Let the decode thread end (interrupt the reader first); wait for it only briefly: a
+        read waiting on a quiet stream returns only at the read timeout, and the reader is
+        freed by that thread then (``VideoReader.close``)."""
         with self._cond:
             self._stopped = True
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=0.5)
 
 
 class _progress:

@@ -6,7 +6,8 @@ A sink is a context manager with ``dtype`` (the host sample type ``put`` takes:
 abandons it, and nothing that was there before is replaced by a partial result.
 
 - :class:`EncodeSink`: a video (file, ``-`` or URL) with the source's audio cut to
-  the frames written, and its metadata; encoded in a thread.
+  the frames written, and its metadata; encoded in a thread. A live run's video is
+  written as it goes and is kept, cut where it was, even when abandoned.
 - :class:`ImageSink`: one frame as a still image (``dream clip.mp4 out.png --frames N``).
 - :class:`PngSequenceSink`: ``DIR/frame_%06d.png``, one file per frame, each written atomically.
 """
@@ -46,7 +47,7 @@ class Sink(Protocol):
 
 
 class EncodeSink:
-    """Encodes dreamed frames in a thread; the output appears only if the run completes.
+    """Encodes dreamed frames in a thread; the output appears only if the run completes (live: as it goes).
 
     Args:
         reader: the source (its rate, time base, metadata, and the file its audio is copied from).
@@ -131,6 +132,7 @@ class EncodeSink:
             audio_span=(self._audio_time(frame), None),
             metadata=info.metadata,
             spherical=self.spherical,
+            live=self.video.live,
         )
 
     def _audio_time(self, frame: Frame) -> float:

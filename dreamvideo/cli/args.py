@@ -150,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="real time: drop input frames rather than fall behind; report latency (preset live unless --preset)",
     )
+    p.add_argument(
+        "--live-timeout",
+        type=float,
+        metavar="S",
+        help="with --live: a stream input that sends nothing for S seconds has ended (default 5; 0: wait for ever)",
+    )
 
     p = sub.add_parser("render", help="dream a frame range into DIR/frame_%%06d.png (resumable; for farms)")
     p.add_argument("input", metavar="INPUT")

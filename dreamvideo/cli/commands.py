@@ -17,6 +17,7 @@ from ..config import (
     preset_description,
 )
 from ..errors import ConfigError, Interrupted
+from .signals import STOP
 
 __all__ = ["assemble", "dream", "farm", "image", "metrics", "models", "presets", "preview", "probe", "render", "view"]
 
@@ -102,17 +103,28 @@ def dream(args: Namespace) -> int:
     from ..pipeline import dream_video
 
     dream_settings, video_settings = _settings(args)
+    if args.live_timeout is not None and not video_settings.live:
+        raise ConfigError("--live-timeout goes with --live", hint="add --live, or leave --live-timeout out")
     try:
-        report = dream_video(args.input, args.output, dream_settings, video_settings)
+        if video_settings.live:
+            # A live run has no end but a stop: the first signal ends it with what was dreamed kept.
+            with STOP.gracefully() as stop:
+                report = dream_video(args.input, args.output, dream_settings, video_settings, stop=stop)
+        else:
+            report = dream_video(args.input, args.output, dream_settings, video_settings)
     except KeyboardInterrupt:
         # The sink abandons its temp file: never a cut-off video, and an existing output is untouched.
         raise Interrupted(
-            f"interrupted: nothing written to {args.output}"
+            f"{STOP.what}: nothing written to {args.output}"
             + (" (the file already there is kept as it was)" if _is_file(args.output) else "")
         ) from None
+    out = sys.stderr if args.output == "-" else sys.stdout  # stdout carries the video then
     if report.live:
         print(report.live_summary(), file=sys.stderr)
-    if args.output != "-":  # stdout carries the video then
+        if report.live["stopped"]:
+            print(f"stopped ({STOP.name}): kept the {report.frames} frames dreamed -> {report.output}", file=out)
+            return 0
+    if args.output != "-":
         print(f"dreamed {report.frames} frames -> {report.output}")
     return 0
 
@@ -181,7 +193,7 @@ def render(args: Namespace) -> int:
         )
     except KeyboardInterrupt:
         raise Interrupted(
-            f"interrupted: the frames finished so far are in {args.out}",
+            f"{STOP.what}: the frames finished so far are in {args.out}",
             hint="run the same command again to render the rest",
         ) from None
     if video_settings.json_report:

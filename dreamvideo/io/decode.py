@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from dreamvideo.config import FrameRange
-from dreamvideo.errors import ConfigError, MediaError
+from dreamvideo.errors import ConfigError, Interrupted, MediaError
 from dreamvideo.io._util import (
     SWS_ACCURATE_RND,
     SWS_BICUBIC,
@@ -42,7 +43,7 @@ _REORDER = 4
 # 6 ms more per 1080p frame on one thread, on the decode thread, which runs ahead of the dream.
 _CHROMA = SWS_FULL_CHR_H_INT | SWS_ACCURATE_RND
 
-# Seconds to wait for a URL to open, then for each read (a live stream that stops).
+# Seconds to wait for a URL to open, then by default for each read (a stream that stops sending).
 _URL_TIMEOUT = (15.0, 60.0)
 
 
@@ -102,6 +103,8 @@ def open_video(
     frames: FrameRange | None = None,
     size: tuple[int, int] | None = None,
     width: int | None = None,
+    read_timeout: float | None = _URL_TIMEOUT[1],
+    cancel: threading.Event | None = None,
 ) -> VideoReader:
     """Open a video file, ``-`` (stdin) or a URL for decoding.
 
@@ -110,13 +113,17 @@ def open_video(
         frames: only decode this inclusive range of decode indices.
         size: output ``(width, height)``, rounded to even.
         width: output width with the aspect kept, rounded to even.
+        read_timeout: seconds a URL may send nothing before its stream is taken as ended
+            (None: wait for ever). Opening waits 15 s for the first data.
+        cancel: set while a URL is being opened, the wait is given up (Ctrl-C is as prompt).
 
     Raises:
         MediaError: missing or unreadable input, no video stream, nothing decodes,
             or ``frames`` beyond a clip whose frame count the container records.
         ConfigError: both ``size`` and ``width``.
+        Interrupted: ``cancel`` was set while waiting for a URL.
     """
-    return VideoReader(source, frames=frames, size=size, width=width)
+    return VideoReader(source, frames=frames, size=size, width=width, read_timeout=read_timeout, cancel=cancel)
 
 
 class VideoReader:
@@ -128,6 +135,8 @@ class VideoReader:
     decoder produced (including the ones skipped to reach a range).
 
     Damaged or truncated input yields the frames that decode, with one warning.
+    Another thread may :meth:`interrupt` the iteration and :meth:`close` the reader
+    while it waits on a read: the container is freed when that read returns.
     """
 
     def __init__(
@@ -137,17 +146,24 @@ class VideoReader:
         frames: FrameRange | None = None,
         size: tuple[int, int] | None = None,
         width: int | None = None,
+        read_timeout: float | None = _URL_TIMEOUT[1],
+        cancel: threading.Event | None = None,
     ) -> None:
         if size is not None and width is not None:
             raise ConfigError("give either a size or a width, not both")
         self.source = source
+        self._read_timeout = read_timeout
+        # A container freed while another thread waits inside it crashes the process (SIGSEGV):
+        # close() from another thread defers to the reading thread (see _decoded_pictures).
+        self._lock = threading.Lock()
+        self._reading = self._close_pending = self._closed = self._interrupted = False
         self.frames_decoded = 0
         self._range = frames
         self._name = "stdin" if source == "-" else source if is_url(source) else Path(source).name
         self._warned = False
         self._used = False
         self._reformatter = VideoReformatter()  # one for all frames: it caches the scaler
-        self._container = _open_input(source)
+        self._container = _open_input(source, read_timeout, cancel)
         try:
             self._start(size, width)
         except BaseException:
@@ -226,8 +242,22 @@ class VideoReader:
         self.close()
 
     def close(self) -> None:
-        """Release the input."""
+        """Release the input; if another thread is reading, that thread releases it when its read returns."""
+        with self._lock:
+            if self._closed:
+                return
+            if self._reading:
+                self._close_pending = True
+                return
+            self._closed = True
         self._container.close()
+
+    def interrupt(self) -> None:
+        """Stop decoding from any thread: iteration ends after the packet being read. A read
+        waiting on a URL or pipe cannot be cut short (PyAV offers no way); it returns with data
+        or after the read timeout, and :meth:`close` meanwhile leaves the container to it."""
+        with self._lock:
+            self._interrupted = True
 
     @property
     def is_file(self) -> bool:
@@ -263,6 +293,8 @@ class VideoReader:
                 return
             yield self._to_frame(index, av_frame)
             last = index
+        if self._interrupted:
+            return
         total = self._total
         if self._range is not None and last < self._range.end:
             if last < first_wanted or not self._warned:
@@ -328,7 +360,7 @@ class VideoReader:
     def _restart(self) -> Iterator[tuple[int, av.VideoFrame]]:
         """Reopen the file and number frames by counting from its start."""
         self._container.close()
-        self._container = _open_input(self.source)
+        self._container = _open_input(self.source, self._read_timeout)
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = _THREADING
         yield from self._count(None, self._av_frames())
@@ -361,23 +393,43 @@ class VideoReader:
         """Pictures as the decoder hands them out, skipping packets that fail to decode."""
         packets = self._container.demux(self._stream)
         while True:
+            with self._lock:
+                if self._interrupted or self._close_pending or self._closed:
+                    return
+                self._reading = True
             try:
-                packet = next(packets)
-            except StopIteration:
-                return
-            except av.FFmpegError as e:
-                self._warn_damaged(e)
-                packet = None  # drain the pictures the decoder still holds
-            try:
-                pictures = self._stream.decode(packet)
-            except av.FFmpegError as e:
-                self._warn_damaged(e)
-                pictures = []
+                packet, pictures = self._read(packets)
+            finally:
+                with self._lock:
+                    self._reading = False
+                    close_now = self._close_pending and not self._closed
+                    self._closed = self._closed or close_now
+                if close_now:
+                    self._container.close()
             for picture in pictures:
                 self.frames_decoded += 1
                 yield picture
             if packet is None:
                 return
+
+    def _read(self, packets: Iterator[av.Packet]) -> tuple[av.Packet | None, list[av.VideoFrame]]:
+        """The next packet (None at the end) and the pictures it completes."""
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return None, []
+        except av.ExitError:
+            # The interrupt callback: a URL sent nothing for the read timeout (a live stream's
+            # end) or interrupt() was called. Not damage: the pictures held are drained.
+            packet = None
+        except av.FFmpegError as e:
+            self._warn_damaged(e)
+            packet = None  # drain the pictures the decoder still holds
+        try:
+            return packet, self._stream.decode(packet)
+        except av.FFmpegError as e:
+            self._warn_damaged(e)
+            return packet, []
 
     def _to_frame(self, index: int, av_frame: av.VideoFrame) -> Frame:
         """Convert to an upright ``uint8 (H, W, 3)`` RGB image at the output size."""
@@ -429,14 +481,16 @@ class VideoReader:
     _total = 0
 
 
-def _open_input(source: str) -> av.container.InputContainer:
+def _open_input(
+    source: str, read_timeout: float | None, cancel: threading.Event | None = None
+) -> av.container.InputContainer:
     """Open ``source`` with FFmpeg, turning its errors into MediaError."""
     name = "stdin" if source == "-" else source
     try:
         if source == "-":
             return av.open("pipe:0", mode="r")
         if is_url(source):
-            return av.open(source, mode="r", timeout=_URL_TIMEOUT)
+            return _open_url(source, read_timeout, cancel)
         check_input_file(source)
         return av.open(source, mode="r")
     except av.FFmpegError as e:
@@ -444,3 +498,26 @@ def _open_input(source: str) -> av.container.InputContainer:
             f"cannot open {name}: {av_reason(e)}",
             hint="is it a video FFmpeg can read? try `dreamvideo probe` or `ffprobe` on it",
         ) from e
+
+
+def _open_url(source: str, read_timeout: float | None, cancel: threading.Event | None) -> av.container.InputContainer:
+    """Open a URL in a thread: FFmpeg waits up to the open timeout for a stream to start, and
+    Python handles signals only between its own instructions, so Ctrl-C (or ``cancel``) would
+    wait that long. A container opened after this gave up is freed by that thread alone."""
+    opened: dict = {}
+
+    def run() -> None:
+        try:
+            opened["container"] = av.open(source, mode="r", timeout=(_URL_TIMEOUT[0], read_timeout))
+        except BaseException as e:  # raised in the caller's thread
+            opened["error"] = e
+
+    thread = threading.Thread(target=run, name="open", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.1)
+        if cancel is not None and cancel.is_set() and thread.is_alive():
+            raise Interrupted(f"stopped while waiting for {source} to start sending")
+    if "error" in opened:
+        raise opened["error"]
+    return opened["container"]

@@ -52,6 +52,8 @@ class Codec:
         options: encoder options.
         tag: codec tag for MP4/MOV (``hvc1`` so Apple players accept HEVC).
         containers: extensions that can hold it, or None for any.
+        live_options: encoder options for a live output, where each frame must come out as it
+            goes in (no look-ahead, no reordering).
     """
 
     encoder: str
@@ -60,12 +62,19 @@ class Codec:
     options: dict[str, str] = field(default_factory=dict)
     tag: str | None = None
     containers: tuple[str, ...] | None = None
+    live_options: dict[str, str] = field(default_factory=dict)
 
 
 CODECS: dict[str, Codec] = {
-    "h264": Codec("libx264", ("yuv420p",), crf=18),
+    # x264 and x265 hold back tens of frames (look-ahead, B-frames) unless tuned for zero latency.
+    "h264": Codec("libx264", ("yuv420p",), crf=18, live_options={"tune": "zerolatency"}),
     "h265": Codec(
-        "libx265", ("yuv420p10le", "yuv420p"), crf=20, options={"x265-params": "log-level=error"}, tag="hvc1"
+        "libx265",
+        ("yuv420p10le", "yuv420p"),
+        crf=20,
+        options={"x265-params": "log-level=error"},
+        tag="hvc1",
+        live_options={"tune": "zerolatency"},
     ),
     "prores": Codec("prores_ks", ("yuv422p10le",), crf=None, options={"profile": "3"}, containers=(".mov",)),
 }
@@ -81,6 +90,14 @@ _MUXER_KEYS = {"major_brand", "minor_version", "compatible_brands", "encoder", "
 _STREAM_KEYS = {"language", "title", "handler_name"}
 # Matroska's StereoMode names (FFmpeg's ``stereo_mode`` stream tag) for the layouts.
 _MATROSKA_STEREO = {"none": "mono", "top-bottom": "top_bottom", "left-right": "left_right"}
+# A live output is written as it goes: every packet flushed to the file or stream, Matroska in a
+# cluster per frame, MP4/MOV fragmented (a fragment per frame), so another program can follow it
+# and a stopped run leaves a playable file.
+_LIVE_MUXER_OPTIONS = {
+    "matroska": {"cluster_size_limit": "0"},
+    "mp4": {"movflags": "frag_every_frame+empty_moov+default_base_moof"},
+    "mov": {"movflags": "frag_every_frame+empty_moov+default_base_moof"},
+}
 # Muxer for URL schemes whose address says nothing about the format.
 _URL_FORMATS = {
     "udp": "mpegts",
@@ -107,6 +124,7 @@ def open_writer(
     audio_span: tuple[float, float | None] | None = None,
     metadata: dict[str, str] | None = None,
     spherical: SphericalInfo | None = None,
+    live: bool = False,
 ) -> VideoWriter:
     """Open a video for writing ``uint8 (H, W, 3)`` RGB frames.
 
@@ -134,6 +152,10 @@ def open_writer(
             ``spherical-video`` tag (what FFmpeg writes from tags; it cannot be given
             the V2 ``Projection`` element here). Other outputs (MPEG-TS, streams) warn
             that they carry none. A failure to add it warns and keeps the video.
+        live: write as it goes (a live run): each frame reaches the file or stream as it is
+            encoded (MP4/MOV fragmented), and a file takes the output's name at the first
+            frame, replacing an existing one then; ``abort`` keeps what was written. A live
+            MP4/MOV carries no spherical boxes (they are added to a finished file).
 
     Raises:
         MediaError: the output cannot be created or the codec is missing.
@@ -151,6 +173,7 @@ def open_writer(
         audio_span=audio_span,
         metadata=metadata,
         spherical=spherical,
+        live=live,
     )
 
 
@@ -158,7 +181,7 @@ class VideoWriter:
     """Encodes frames to a file (written beside it, renamed when complete), stdout or a URL.
 
     Use as a context manager: a normal exit finishes the file; an exception aborts,
-    leaving any existing output untouched.
+    leaving any existing output untouched (a ``live`` writer keeps what it wrote: see ``open_writer``).
     """
 
     def __init__(
@@ -175,10 +198,12 @@ class VideoWriter:
         audio_span: tuple[float, float | None] | None = None,
         metadata: dict[str, str] | None = None,
         spherical: SphericalInfo | None = None,
+        live: bool = False,
     ) -> None:
         spec = _codec_spec(codec, crf, output)
         self.output = output
         self.spherical = spherical
+        self.live = live
         self.frames_written = 0
         self._rate = Fraction(rate)
         self._time_base = Fraction(time_base)
@@ -226,19 +251,25 @@ class VideoWriter:
     def _open_output(self, output: str) -> av.container.OutputContainer:
         try:
             if output == "-":
-                return av.open(sys.stdout.buffer, mode="w", format="mpegts")
+                return av.open(sys.stdout.buffer, mode="w", format="mpegts", options=self._muxer_options("mpegts"))
             if is_url(output):
                 scheme = output.split("://", 1)[0].lower()
-                return av.open(output, mode="w", format=_URL_FORMATS.get(scheme))
+                muxer = _URL_FORMATS.get(scheme)
+                return av.open(output, mode="w", format=muxer, options=self._muxer_options(muxer))
             final = Path(output)
             if not final.parent.is_dir():
                 raise MediaError(f"cannot write {output}: the folder {final.parent} does not exist")
             self._tmp = AtomicFile(final)
-            return av.open(str(self._tmp.path), mode="w", format=_format_for(final))
+            muxer = _format_for(final)
+            return av.open(str(self._tmp.path), mode="w", format=muxer, options=self._muxer_options(muxer))
         except av.FFmpegError as e:
             raise MediaError(f"cannot write {output}: {av_reason(e)}") from e
         except ValueError as e:  # PyAV's "could not determine output format"
             raise MediaError(f"cannot write {output}: {e}", hint="use .mp4, .mov or .mkv") from e
+
+    def _muxer_options(self, muxer: str | None) -> dict[str, str]:
+        """Options for the muxer: none, or for a live output those that write each frame as it comes."""
+        return {"flush_packets": "1", **_LIVE_MUXER_OPTIONS.get(muxer, {})} if self.live else {}
 
     def _add_video(self, spec: Codec, codec: str, width: int, height: int, crf: int | None):
         pix_fmt = _pick_pix_fmt(spec)
@@ -256,7 +287,7 @@ class VideoWriter:
         ctx.time_base = self._time_base
         ctx.framerate = self._rate
         ctx.colorspace, ctx.color_primaries, ctx.color_trc, ctx.color_range = 1, 1, 1, 1  # BT.709, limited range
-        options = dict(spec.options)
+        options = {**spec.options, **(spec.live_options if self.live else {})}
         quality = crf if crf is not None else spec.crf
         if quality is not None:
             options["crf"] = str(quality)
@@ -268,16 +299,18 @@ class VideoWriter:
     def _tag_spherical(self, width: int, height: int) -> None:
         """Matroska: spherical tags on the stream; MP4/MOV: nothing yet (boxes after closing)."""
         name = self._container.format.name
-        if name in ("mp4", "mov"):
+        if name in ("mp4", "mov") and not self.live:
             return
         stereo = self.spherical.stereo
         if name in ("matroska", "webm") and stereo in _MATROSKA_STEREO:
             self._stream.metadata["stereo_mode"] = _MATROSKA_STEREO[stereo]
             self._stream.metadata["spherical-video"] = v1_xml(stereo, width=width, height=height)
             return
+        kind = f"a live {name}" if self.live else name
         warnings.warn(
-            f"{name} output carries no spherical metadata: headset players will not see "
-            f"{Path(self.output).name if not is_stream(self.output) else self.output} as 360°; use .mp4, .mov or .mkv",
+            f"{kind} output carries no spherical metadata: headset players will not see "
+            f"{Path(self.output).name if not is_stream(self.output) else self.output} as 360°; "
+            f"use {'.mkv' if self.live else '.mp4, .mov or .mkv'}",
             stacklevel=6,
         )
         self.spherical = None
@@ -341,6 +374,11 @@ class VideoWriter:
             raise MediaError(f"cannot write {self.output}: {av_reason(e)}") from e
         self._last_pts = pts
         self.frames_written += 1
+        if self.live:
+            if self.output == "-":
+                sys.stdout.buffer.flush()
+            if self._tmp is not None and self.frames_written == 1:
+                self._tmp.commit()  # the file takes its name now and grows there
 
     def set_audio_span(self, start: float, end: float | None) -> None:
         """Cut the copied audio to ``[start, end)`` source seconds (see ``open_writer``).
@@ -375,7 +413,10 @@ class VideoWriter:
             self._tmp.commit()
 
     def abort(self) -> None:
-        """Stop without finishing: remove the temporary file; an existing output stays as it was."""
+        """Stop without finishing: remove the temporary file; an existing output stays as it was.
+
+        A live file that has taken the output's name stays, closed where it was cut.
+        """
         if self._done:
             return
         self._done = True

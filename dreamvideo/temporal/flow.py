@@ -629,6 +629,8 @@ def _context() -> multiprocessing.context.BaseContext:
 def _init_worker() -> None:
     # The workers already run in parallel; OpenCV's own threads would fight them.
     cv2.setNumThreads(1)
-    # Ctrl-C reaches the whole process group: the parent stops the run and shuts the pool
-    # down; a worker's own KeyboardInterrupt would only print a traceback over the one error line.
+    # Ctrl-C reaches the whole process group (and a service manager's SIGTERM often the whole
+    # group too): the parent stops the run and shuts the pool down; a worker that died of it
+    # would break the pool under a live run that is finishing, or print a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)

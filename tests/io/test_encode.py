@@ -234,3 +234,21 @@ def test_writer_over_vfr_source_round_trip(tmp_path):
     with open_video(str(out)) as reader:
         times = [f.time for f in reader]
     assert times == pytest.approx([p / 30 for p in pts], abs=2e-3)
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("suffix", [".ts", ".mkv", ".mp4"])
+def test_a_live_writer_writes_each_frame_as_it_goes_and_keeps_them_when_aborted(tmp_path, suffix):
+    out = tmp_path / f"live{suffix}"
+    out.write_bytes(b"the earlier output")
+    writer = open_writer(str(out), width=64, height=48, rate=Fraction(25), time_base=Fraction(1, 25), live=True)
+    assert out.read_bytes() == b"the earlier output"  # replaced only once a frame is dreamed
+    sizes = []
+    for i in range(4):
+        writer.write(texture(i, 64, 48))
+        sizes.append(out.stat().st_size)
+    assert sizes == sorted(set(sizes)), sizes  # larger after every frame: another program can follow it
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # at its name, no temporary file beside it
+    writer.abort()  # as a second Ctrl-C or a failure: what was written stays, closed where it was cut
+    probe = ffprobe(out, "-count_frames", "-show_entries", "stream=nb_read_frames")
+    assert probe["streams"][0]["nb_read_frames"] == "4"
