@@ -18,6 +18,8 @@ from dreamvideo.panorama.metadata import SphericalInfo, gpano_xmp, with_image_xm
 
 __all__ = ["StillImage", "read_image", "write_image", "IMAGE_FORMATS"]
 
+_LOG_LEVEL_ERROR = 2  # OpenCV's LOG_LEVEL_ERROR, the same number in every version
+
 #: Extension → (format name, highest bit depth, keeps alpha).
 IMAGE_FORMATS: dict[str, tuple[str, int, bool]] = {
     ".png": ("PNG", 16, True),
@@ -59,12 +61,14 @@ class StillImage:
 @contextlib.contextmanager
 def _quiet_opencv():
     # libtiff warns about the ExtraSamples tag of the RGBA TIFFs OpenCV itself writes.
-    previous = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    # OpenCV's log level is set through cv2.utils.logging in OpenCV 5, through cv2 itself in 4.8.
+    logging = getattr(cv2.utils, "logging", cv2)
+    previous = logging.getLogLevel()
+    logging.setLogLevel(_LOG_LEVEL_ERROR)
     try:
         yield
     finally:
-        cv2.utils.logging.setLogLevel(previous)
+        logging.setLogLevel(previous)
 
 
 def read_image(path: str | os.PathLike) -> StillImage:
