@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -276,6 +277,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="alternate naive/dreamvideo this many times (medians)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--fast", help="--fast paths for every dreamvideo run (e.g. compile, cudnn,bf16)")
+    parser.add_argument("--dream-args", default="", help="more dreamvideo options for the preset runs (e.g. '--flow none --frame-batch 1')")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--naive", nargs=3, metavar=("CLIP", "OUT", "SETTINGS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -302,6 +304,7 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(),
         "mode": "quick" if args.quick else "full",
         "fast": args.fast,
+        "dream_args": args.dream_args,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "load_average_at_start": os.getloadavg(),
         "notes": [],
@@ -325,7 +328,7 @@ def main() -> None:
             dream = load_preset(name)["dream"]
             equirect = dream.get("projection") == "equirect"
             sizes = sizes_given or (([(640, 320)] if equirect else [(320, 180)]) if args.quick else ([EQUIRECT_SIZE] if equirect else FULL_SIZES))
-            extra = ["--device", device, *fast]
+            extra = ["--device", device, *fast, *shlex.split(args.dream_args)]
             model = str(dream.get("model", "efficientnet-lite0"))
             weights = random_weights(model, tmp)
             if weights:

@@ -8,8 +8,8 @@ next, so each octave re-reads the sharp base image at its own size.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import torch
@@ -157,6 +157,20 @@ def _mean_abs(grad: Tensor, need: Tensor | None) -> Tensor:
     return total / (need.sum(dim=(1, 2, 3), keepdim=True) * grad.shape[1]).clamp(min=1)
 
 
+@contextmanager
+def _cudnn_benchmark(on: bool) -> Iterator[None]:
+    """``torch.backends.cudnn.benchmark`` on within the block when ``on``, as it was after it."""
+    if not on:
+        yield
+        return
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
 def _feather(length: int, overlap: int, device: torch.device) -> Tensor:
     """1-D blending window: ramps up over ``overlap`` pixels at both ends, never 0."""
     i = torch.arange(length, device=device, dtype=torch.float32)
@@ -214,6 +228,9 @@ class Dreamer:
         )
         self._memory_format = torch.channels_last if channels_last(self._fast, self.device) else torch.contiguous_format
         self._compile = "compile" in self._fast
+        # --fast cudnn: the shapes are fixed within a clip, so cuDNN may time its kernels once per
+        # shape; switched on around this Dreamer's passes only, never for the rest of the process.
+        self._cudnn_benchmark = "cudnn" in self._fast and self.device.type == "cuda"
         self.tile = settings.tile or (self.CUDA_TILE if self.device.type == "cuda" else self.CPU_TILE)
 
     @property
@@ -375,9 +392,15 @@ class Dreamer:
             counts = [x.shape[0]] * len(corners)
         else:  # the items that have a needed pixel in the tile, at each corner
             wanted = torch.stack([need[..., y0 : y0 + th, x0 : x0 + tw].flatten(1).any(dim=1) for y0, x0 in corners])
-            every = torch.arange(x.shape[0])
-            chosen = [(corner, every[row]) for corner, row in zip(corners, wanted.cpu()) if bool(row.any())]
-            counts = [len(items) for _, items in chosen]
+            # (corner, item) pairs, corner-major: the one read back, their number; the items index
+            # on the device, as slices of it.
+            pairs = wanted.nonzero()
+            per_corner = np.bincount(pairs[:, 0].cpu().numpy(), minlength=len(corners)).tolist()
+            starts = np.cumsum([0] + per_corner)
+            chosen = [
+                (corner, pairs[start : start + n, 1]) for corner, start, n in zip(corners, starts, per_corner) if n
+            ]
+            counts = [n for n in per_corner if n]
         grad = torch.zeros_like(x)
         if not chosen:
             return grad
@@ -400,13 +423,14 @@ class Dreamer:
         items = self.MAX_BATCH if self.device.type != "cpu" else self.CPU_MAX_BATCH
         per_pass = max(1, min(items, items * self.PASS_PIXELS // (x.shape[-2] * x.shape[-1])))
         grads = []
-        for chunk in x.split(per_pass):
-            chunk = chunk.detach().contiguous(memory_format=self._memory_format).requires_grad_(True)
-            with torch.enable_grad():
-                with torch.autocast(self.device.type, dtype=self._autocast) if self._autocast else nullcontext():
-                    value = self._per_item_values(chunk).sum()
-                (grad,) = torch.autograd.grad(value.float(), chunk)
-            grads.append(grad.contiguous())
+        with _cudnn_benchmark(self._cudnn_benchmark):
+            for chunk in x.split(per_pass):
+                chunk = chunk.detach().contiguous(memory_format=self._memory_format).requires_grad_(True)
+                with torch.enable_grad():
+                    with torch.autocast(self.device.type, dtype=self._autocast) if self._autocast else nullcontext():
+                        value = self._per_item_values(chunk).sum()
+                    (grad,) = torch.autograd.grad(value.float(), chunk)
+                grads.append(grad.contiguous())
         return torch.cat(grads)
 
     def _per_item_values(self, x: Tensor) -> Tensor:

@@ -25,11 +25,6 @@ def make_dreamer(settings: DreamSettings, *, grey: bool = False, projection: Pro
     model = load_model(settings.model, weights=settings.weights, device=device)
     model.fold_batch_norms(keep=[name for name, _ in settings_layers(settings, model)])
     fast = parse_fast(settings.fast) if settings.fast else frozenset()
-    if "cudnn" in fast and device.type == "cuda":
-        import torch
-
-        # The shapes are fixed within a clip: let cuDNN time its kernels once per shape.
-        torch.backends.cudnn.benchmark = True
     if channels_last(fast, device):
         import torch
 

@@ -11,6 +11,7 @@ network undistorted perspective views instead of the pinched polar rows.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -63,14 +64,15 @@ class Projection:
     def blur(self, x: Tensor, sigma: float) -> Tensor:
         """Gaussian blur of ``x`` ``(B, C, H, W)``; the horizontal edges wrap where ``wraps_x``."""
         # Imported here: kornia's package import is 0.1-0.2 s of start-up, paid only when blurring.
-        from kornia.filters import gaussian_blur2d
+        from kornia.filters import filter2d_separable
 
         k = 2 * math.ceil(3 * sigma) + 1
+        kernel = _gaussian_kernel(k, sigma, x.device, x.dtype)
         if not self.wraps_x:
-            return gaussian_blur2d(x, (k, k), (sigma, sigma), border_type="reflect")
+            return filter2d_separable(x, kernel, kernel, border_type="reflect")
         pad = min(k // 2, x.shape[-1])
         wide = F.pad(x, (pad, pad, 0, 0), mode="circular")
-        return gaussian_blur2d(wide, (k, k), (sigma, sigma), border_type="reflect")[..., pad : pad + x.shape[-1]]
+        return filter2d_separable(wide, kernel, kernel, border_type="reflect")[..., pad : pad + x.shape[-1]]
 
     def resize(self, x: Tensor, size: tuple[int, int]) -> Tensor:
         """Resample ``x`` ``(B, C, H, W)`` to ``size`` ``(h, w)`` (antialiased bilinear); wraps where ``wraps_x``."""
@@ -92,6 +94,16 @@ class Projection:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+@functools.lru_cache(maxsize=16)
+def _gaussian_kernel(size: int, sigma: float, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """kornia's Gaussian taps ``(1, size)``, made once per size, sigma, device and dtype: built from
+    the Python sigma every call (as ``gaussian_blur2d`` does), they are a copy from the host and a
+    read of it each step."""
+    from kornia.filters import get_gaussian_kernel1d
+
+    return get_gaussian_kernel1d(size, sigma, device=device, dtype=dtype)
 
 
 FLAT = Projection()

@@ -27,6 +27,8 @@ __all__ = [
     "directions_to_equirect",
     "look_at",
     "random_rotation",
+    "random_rotation_array",
+    "RowBoxFilter",
     "row_box_filter",
     "sample_equirect",
     "view_coordinates",
@@ -119,7 +121,12 @@ def cube_rotations() -> list[Tensor]:
 
 
 def random_rotation(rng: np.random.Generator, max_tilt: float | None = None) -> Tensor:
-    """A random rotation (float64 3×3) from ``rng``.
+    """A random rotation (float64 3×3 tensor) from ``rng``: :func:`random_rotation_array`'s."""
+    return torch.from_numpy(random_rotation_array(rng, max_tilt))
+
+
+def random_rotation_array(rng: np.random.Generator, max_tilt: float | None = None) -> np.ndarray:
+    """A random rotation (float64 3×3, numpy: made on the host, for the host) from ``rng``.
 
     ``max_tilt`` None: drawn uniformly from all rotations (a random unit quaternion).
     Otherwise a uniform turn about the vertical axis, then a tilt of up to ``max_tilt``
@@ -142,53 +149,96 @@ def random_rotation(rng: np.random.Generator, max_tilt: float | None = None) -> 
         x = t[0] * yq[1] + t[1] * yq[0] + t[2] * yq[3] - t[3] * yq[2]
         y = t[0] * yq[2] - t[1] * yq[3] + t[2] * yq[0] + t[3] * yq[1]
         z = t[0] * yq[3] + t[1] * yq[2] - t[2] * yq[1] + t[3] * yq[0]
-    m = [
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ]
-    return torch.tensor(m, dtype=torch.float64)
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ],
+        dtype=np.float64,
+    )
+
+
+class RowBoxFilter:
+    """Circular horizontal box filter with one width per row, planned once for a frame size.
+
+    Which rows it changes, how far each chunk of rows is padded and the widths themselves
+    depend only on the widths, so they are decided here on the host, once; :meth:`__call__`
+    then runs on the device without reading anything back from it (no host synchronisation).
+
+    Args:
+        widths: ``(H,)`` box widths in pixels, one per row (fractional allowed; values of 1
+            or less leave the row as it is, values of ``W`` or more give the row's mean).
+        width: the frame's width ``W``.
+        device: where the frames to filter live (the widths are kept there, float32).
+        chunk: rows per pass: memory stays a few rows' worth whatever the frame size.
+    """
+
+    def __init__(self, widths: Tensor | np.ndarray, width: int, *, device=None, chunk: int = 64) -> None:
+        host = np.clip(torch.as_tensor(widths).detach().cpu().double().numpy(), 1.0, float(width))
+        self.height, self.width = len(host), width
+        self.chunks: list[tuple[int, int, int, Tensor]] = []  # (top, bottom, pad, widths (h,) on the device)
+        for top in range(0, len(host), chunk):
+            rows = host[top : top + chunk]
+            if (rows <= 1.0).all():
+                continue
+            pad = min(width, math.ceil(float(rows.max()) / 2) + 1)
+            self.chunks.append((top, top + len(rows), pad, torch.tensor(rows, dtype=torch.float32, device=device)))
+
+    def __call__(self, image: Tensor) -> Tensor:
+        """``image`` ``(B, C, H, W)`` filtered: the exact area average of each piecewise-constant row over
+        ``[u - width/2, u + width/2]``, wrapping at the seam. Computed in float32 (see ``_box_rows``)."""
+        if tuple(image.shape[-2:]) != (self.height, self.width):
+            raise ValueError(f"a filter planned for {self.height}x{self.width} rows, given {tuple(image.shape[-2:])}")
+        if not self.chunks:
+            return image
+        out = image.clone()
+        for top, bottom, pad, widths in self.chunks:
+            out[..., top:bottom, :] = _box_rows(image[..., top:bottom, :], widths, pad).to(image.dtype)
+        return out
 
 
 def row_box_filter(image: Tensor, widths: Tensor, *, chunk: int = 64) -> Tensor:
-    """Circular horizontal box filter of ``image`` ``(B, C, H, W)`` with one width per row.
+    """Circular horizontal box filter of ``image`` ``(B, C, H, W)`` with one width per row ``(H,)``:
+    :class:`RowBoxFilter` planned and applied once (plan it once per size where it repeats)."""
+    return RowBoxFilter(widths, image.shape[-1], device=image.device, chunk=chunk)(image)
 
-    ``widths`` ``(H,)`` in pixels (fractional allowed; values of 1 or less leave the row as
-    it is, values of ``W`` or more give the row's mean). Exact area average of the
-    piecewise-constant row over ``[u - width/2, u + width/2]``, wrapping at the seam.
-    Rows go ``chunk`` at a time, padded only as far as their widest box reaches, so
-    memory stays a few rows' worth whatever the frame size.
+
+def _box_rows(rows: Tensor, widths: Tensor, pad: int) -> Tensor:
+    """The box filter of a few rows ``(B, C, h, W)`` with widths ``(h,)`` (float32, on their device),
+    padded ``pad`` columns on each side (at least half the widest box and one more); float32 result.
+
+    A box's sum is a difference of running sums. One running sum along the whole row would lose,
+    in float32, the small difference of two long sums; instead the sums restart every ``2 · pad``
+    columns (a block, wider than any box), so a box spans at most two blocks and every term is a
+    sum of at most two blocks' values: as exact as float32 is, and exactly 0 over zeros.
     """
-    height, width = image.shape[-2:]
-    widths = widths.to(torch.float64).clamp(1.0, float(width))
-    out = image.clone()
-    for top in range(0, height, chunk):
-        rows = slice(top, min(top + chunk, height))
-        w = widths[rows].to(image.device)
-        if bool((w <= 1.0).all()):
-            continue
-        out[..., rows, :] = _box_rows(image[..., rows, :], w).to(image.dtype)
-    return out
-
-
-def _box_rows(rows: Tensor, widths: Tensor) -> Tensor:
-    """``row_box_filter`` of a few rows ``(B, C, h, W)``; float64 result."""
     width = rows.shape[-1]
-    pad = min(width, math.ceil(float(widths.max()) / 2) + 1)
-    wide = F.pad(rows.to(torch.float64), (pad, pad, 0, 0), mode="circular")
-    # The integral of the row at the pixel borders (float64: the differences of long sums stay exact).
-    cum = F.pad(torch.cumsum(wide, dim=-1), (1, 0))  # cum[k]: integral up to border k - pad - 0.5
-    centre = torch.arange(width, device=rows.device, dtype=torch.float64)[None, :]
+    wide = F.pad(rows.float(), (pad, pad, 0, 0), mode="circular")
+    size = wide.shape[-1]
+    block = 2 * pad
+    count = math.ceil(size / block)
+    blocks = F.pad(wide, (0, count * block - size)).unflatten(-1, (count, block))
+    running = torch.cumsum(blocks, dim=-1)
+    # Each column: its block's sum before it; and each block's sum, the same sum in the same order
+    # (so a box over zeros at a block's end cancels exactly).
+    before = F.pad(running[..., :-1], (1, 0)).flatten(-2)
+    block_sums = running[..., -1]
+    columns = torch.arange(width, device=rows.device)[None, :] + pad  # (1, W): each pixel's padded column
     half = widths[:, None] / 2
     shape = rows.shape
 
-    def integral(t: Tensor) -> Tensor:  # t: (h, W) positions in pixel coordinates
-        s = t + 0.5 + pad
-        lo = s.floor().clamp(0, wide.shape[-1] - 1)
-        frac = s - lo
-        index = lo.long().expand(shape)
-        a = torch.gather(cum, -1, index)
-        return a + (torch.gather(cum, -1, index + 1) - a) * frac
+    def border(offset: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """For the box edges ``offset`` ``(h, 1)`` pixels right of each pixel's left border: the column
+        each falls in, its block, and the integral from that column's left border to the edge. The
+        offsets are split off the column numbers (float32 would round 2047.5003 to 2047.5002)."""
+        whole = offset.floor()
+        index = (columns + whole.long()).clamp(0, size - 1).expand(shape)
+        return index, index // block, torch.gather(wide, -1, index) * (offset - whole)
 
-    out = (integral(centre + half) - integral(centre - half)) / widths[:, None]
-    return torch.where((widths <= 1.0)[:, None], rows.to(torch.float64), out)
+    lo_a, block_a, part_a = border(0.5 - half)
+    lo_b, block_b, part_b = border(0.5 + half)
+    inside = torch.gather(before, -1, lo_b) - torch.gather(before, -1, lo_a)
+    crossed = torch.where(block_b > block_a, torch.gather(block_sums, -1, block_a), 0.0)
+    out = (inside + crossed + part_b - part_a) / widths[:, None]
+    return torch.where((widths <= 1.0)[:, None], rows.float(), out)

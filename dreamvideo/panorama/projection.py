@@ -25,6 +25,7 @@ rolls, blurs or resizes, and never rolls across the poles.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -34,12 +35,13 @@ from torch import Tensor
 from ..config import DreamSettings
 from ..dream import Dreamer, make_dreamer
 from ..dream.projection import FLAT, GradientFn, Projection
+from ..temporal.warp import to_device
 from .geometry import (
+    RowBoxFilter,
     cube_rotations,
     directions_to_equirect,
     equirect_directions,
-    random_rotation,
-    row_box_filter,
+    random_rotation_array,
     sample_equirect,
     view_coordinates,
     view_rays,
@@ -92,8 +94,23 @@ class EquirectFlat(_Equirect):
         return f"EquirectFlat(pad={self.pad})"
 
 
+@dataclass
+class _SizePlan:
+    """What an equirect octave's size alone decides, built once per size and kept on the device
+    (float32): the polar rows' anti-aliasing filter, the blur's row widening per sigma, the
+    pixels' directions and the view rays."""
+
+    source_filter: RowBoxFilter
+    directions: Tensor  # (H, W, 3)
+    rays: Tensor  # (n, n, 3)
+    blur_filters: dict[float, RowBoxFilter] = field(default_factory=dict)
+
+
 class EquirectViews(_Equirect):
     """A rig of perspective views over the sphere, gradient gathered back to every pixel.
+
+    A step reads nothing back from the device: what depends on the octave's size is planned
+    once per size (``_SizePlan``), and the rig's rotations go up as one small non-blocking copy.
 
     Args:
         fov: each view's field of view in degrees (square views).
@@ -110,6 +127,7 @@ class EquirectViews(_Equirect):
     """
 
     sphere_mode = "views"
+    PLANNED_SIZES = 8  # sizes kept planned: a pyramid's octaves (and a stereo frame's eyes)
 
     def __init__(
         self,
@@ -124,10 +142,11 @@ class EquirectViews(_Equirect):
             raise ValueError(f"view field of view must be in [10, 170) degrees, got {fov}")
         self.fov = fov
         self.rotations = cube_rotations() if rotations is None else rotations
+        self._rig = np.stack([np.asarray(r, dtype=np.float64) for r in self.rotations])
         self.feather = feather
         self.rotate = rotate
         self.max_tilt = max_tilt
-        self._dirs: dict[tuple, Tensor] = {}
+        self._plans: dict[tuple[int, int, str], _SizePlan] = {}
 
     @classmethod
     def cubemap(cls, *, rotate: bool = True) -> EquirectViews:
@@ -141,12 +160,13 @@ class EquirectViews(_Equirect):
         # Never below 80 px: the smallest input the registered networks accept is 75.
         return max(80, round(width * math.tan(math.radians(self.fov) / 2) / math.pi))
 
-    def rig(self, rng: np.random.Generator) -> list[Tensor]:
-        """This step's view rotations (float64 3×3 each)."""
-        if not self.rotate:
-            return list(self.rotations)
-        turn = random_rotation(rng, self.max_tilt)
-        return [turn @ r for r in self.rotations]
+    def rig(self, rng: np.random.Generator, device: torch.device | str | None = None) -> Tensor:
+        """This step's view rotations, ``(V, 3, 3)`` float32 on ``device``: turned on the host (float64)
+        and copied up at once, through pinned memory, so the host does not wait for the device."""
+        rig = self._rig
+        if self.rotate:
+            rig = random_rotation_array(rng, self.max_tilt) @ rig
+        return to_device(rig.astype(np.float32), device)
 
     def gradient(
         self,
@@ -156,7 +176,7 @@ class EquirectViews(_Equirect):
         *,
         need: Tensor | None = None,
     ) -> Tensor:
-        rig = self.rig(rng)
+        rig = self.rig(rng, x.device)  # the one copy from the host a step makes
         if need is None:
             views, view_need = self.sample_views(x, rig), None  # (B * V, 3, n, n), item-major
         else:
@@ -168,22 +188,39 @@ class EquirectViews(_Equirect):
         view_grads = gradient_fn(views, view_need)
         return self.gather(view_grads, rig, tuple(x.shape[-2:]))
 
-    def sample_views(self, x: Tensor, rig: list[Tensor]) -> Tensor:
-        """The views of ``x`` ``(B, 3, H, W)`` at its resolution: ``(B·V, 3, n, n)``, item-major.
+    def plan(self, height: int, width: int, device: torch.device) -> _SizePlan:
+        """The ``_SizePlan`` of an octave ``height × width`` on ``device``, built on first use."""
+        key = (height, width, str(device))
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= self.PLANNED_SIZES:
+                del self._plans[next(iter(self._plans))]
+            plan = _SizePlan(
+                source_filter=RowBoxFilter(1.0 / np.cos(_latitudes(height)).clip(min=1e-6), width, device=device),
+                directions=equirect_directions(height, width, device=device),
+                rays=view_rays(self.view_size(width), self.fov, device=device),
+            )
+            self._plans[key] = plan
+        return plan
 
-        They are sampled from a copy of ``x`` box-filtered, row by row, across
-        ``1 / cos(latitude)`` pixels: a view pixel covers about one pixel at the equator
-        and that many columns of a polar row, which would alias without the filter.
+    def sample_views(self, x: Tensor, rig: Tensor) -> Tensor:
+        """The views of ``x`` ``(B, C, H, W)`` at its resolution: ``(B·V, C, n, n)``, item-major.
+
+        ``rig`` ``(V, 3, 3)``: the views' rotations (on ``x``'s device, or copied there). They are
+        sampled from a copy of ``x`` box-filtered, row by row, across ``1 / cos(latitude)``
+        pixels: a view pixel covers about one pixel at the equator and that many columns of a
+        polar row, which would alias without the filter.
         """
         batch = x.shape[0]
         oh, ow = x.shape[-2:]
-        lat = math.pi / 2 - (torch.arange(oh, dtype=torch.float64) + 0.5) / oh * math.pi
-        source = row_box_filter(x, 1.0 / torch.cos(lat).clamp(min=1e-6))
-        n = self.view_size(ow)
-        rays = view_rays(n, self.fov, device=x.device, dtype=torch.float64)
+        plan = self.plan(oh, ow, x.device)
+        source = plan.source_filter(x)
+        rays = plan.rays
+        n = rays.shape[0]
+        rig = rig.to(device=x.device, dtype=rays.dtype)
         views = []
         for r in rig:  # one view at a time: never a copy of the frame per view
-            u, v = directions_to_equirect(rays @ r.to(x.device).T, oh, ow)
+            u, v = directions_to_equirect(rays @ r.T, oh, ow)
             grid_u = u.to(x.dtype)[None].expand(batch, n, n)
             grid_v = v.to(x.dtype)[None].expand(batch, n, n)
             views.append(sample_equirect(source, grid_u, grid_v))
@@ -197,12 +234,14 @@ class EquirectViews(_Equirect):
         widened with a box of the variance they lack, ``σ²(1/cos²(latitude) − 1)``.
         """
         x = super().blur(x, sigma)
-        height = x.shape[-2]
-        lat = math.pi / 2 - (torch.arange(height, dtype=torch.float64) + 0.5) / height * math.pi
-        extra = sigma**2 * (1.0 / torch.cos(lat).clamp(min=1e-6) ** 2 - 1.0)
-        return row_box_filter(x, torch.sqrt(12.0 * extra))
+        height, width = x.shape[-2:]
+        filters = self.plan(height, width, x.device).blur_filters
+        if sigma not in filters:
+            extra = sigma**2 * (1.0 / np.cos(_latitudes(height)).clip(min=1e-6) ** 2 - 1.0)
+            filters[sigma] = RowBoxFilter(np.sqrt(12.0 * extra), width, device=x.device)
+        return filters[sigma](x)
 
-    def gather(self, view_grads: Tensor, rig: list[Tensor], size: tuple[int, int]) -> Tensor:
+    def gather(self, view_grads: Tensor, rig: Tensor, size: tuple[int, int]) -> Tensor:
         """Blend the views' gradients ``(B·V, 3, n, n)`` back onto the equirect grid ``size``.
 
         Each equirect pixel samples (bilinearly) the gradient of every view it falls in,
@@ -212,18 +251,16 @@ class EquirectViews(_Equirect):
         count = len(rig)
         batch = view_grads.shape[0] // count
         device, dtype = view_grads.device, view_grads.dtype
-        key = (height, width, str(device))
-        if key not in self._dirs:
-            self._dirs = {key: equirect_directions(height, width, device=device)}
-        dirs = self._dirs[key]
+        dirs = self.plan(height, width, device).directions
+        rig = rig.to(device=device, dtype=dirs.dtype)
         grads = view_grads.reshape(batch, count, *view_grads.shape[1:])
         total = torch.zeros((batch, view_grads.shape[1], height, width), device=device, dtype=dtype)
         weight = torch.zeros((1, 1, height, width), device=device, dtype=dtype)
-        for k, r in enumerate(rig):
-            a, b, front = view_coordinates(dirs, r.to(device=device, dtype=dirs.dtype), self.fov)
+        for k in range(count):
+            # A view no pixel falls in adds weight 0: cheaper to sample it anyway than to ask the
+            # device whether it is empty (a host synchronisation), and a rig covers the sphere.
+            a, b, front = view_coordinates(dirs, rig[k], self.fov)
             w = self._feather(a) * self._feather(b) * front
-            if not bool((w > 0).any()):
-                continue
             grid = torch.stack([a.clamp(-1.5, 1.5), b.clamp(-1.5, 1.5)], dim=-1)[None].to(dtype)
             sampled = F.grid_sample(
                 grads[:, k], grid.expand(batch, -1, -1, -1), mode="bilinear", padding_mode="border", align_corners=False
@@ -246,6 +283,11 @@ class EquirectViews(_Equirect):
             f"EquirectViews(fov={self.fov}, views={len(self.rotations)}, feather={self.feather}, "
             f"rotate={self.rotate}, max_tilt={self.max_tilt})"
         )
+
+
+def _latitudes(height: int) -> np.ndarray:
+    """The latitudes (radians, float64) of an equirect frame's row centres, top row first."""
+    return math.pi / 2 - (np.arange(height) + 0.5) / height * math.pi
 
 
 def projection_for(settings: DreamSettings, *, projection: str | None = None) -> Projection:

@@ -52,8 +52,9 @@ def flow_to_tensor(
     tensor = to_device(np.ascontiguousarray(flow, dtype=np.float32), device).permute(2, 0, 1).unsqueeze(0)
     if size is not None and tuple(size) != tuple(flow.shape[:2]):
         h, w = size
-        scale = torch.tensor([w / flow.shape[1], h / flow.shape[0]], device=tensor.device).view(1, 2, 1, 1)
-        tensor = F.interpolate(tensor, size=(h, w), mode="bilinear", align_corners=False) * scale
+        tensor = F.interpolate(tensor, size=(h, w), mode="bilinear", align_corners=False)
+        # Scaled by Python numbers: a tensor of them would be a copy from the host every frame.
+        tensor = torch.cat([tensor[:, :1] * (w / flow.shape[1]), tensor[:, 1:] * (h / flow.shape[0])], dim=1)
     return tensor
 
 
@@ -128,8 +129,8 @@ def warp(
         source = torch.cat([source, source[..., :1]], dim=-1)
     # grid_sample's align_corners=True coordinates: -1 and 1 are the centres of the edge pixels
     src_h, src_w = source.shape[-2:]
-    scale = torch.tensor([2 / max(src_w - 1, 1), 2 / max(src_h - 1, 1)], device=image.device)
-    grid = (coords * scale - 1).expand(batch, -1, -1, -1)
+    grid = torch.stack([coords[..., 0] * (2 / max(src_w - 1, 1)) - 1, coords[..., 1] * (2 / max(src_h - 1, 1)) - 1], dim=-1)
+    grid = grid.expand(batch, -1, -1, -1)
     warped = F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=True)
     return warped.to(image.dtype)
 

@@ -82,7 +82,8 @@ def test_rig_turns_every_step_and_stays_nearly_upright():
         assert torch.allclose(turn @ turn.T, torch.eye(3, dtype=torch.float64), atol=1e-12)
         assert turn[1, 1] >= np.cos(np.radians(10.0)) - 1e-12  # up stays within 10° of up
     fixed = EquirectViews(rotate=False)
-    assert all(torch.equal(a, b) for a, b in zip(fixed.rig(rng), cube_rotations()))
+    assert fixed.rig(rng).dtype == torch.float32  # what the device computes with
+    assert all(torch.allclose(a, b.float(), atol=1e-7) for a, b in zip(fixed.rig(rng), cube_rotations()))
 
 
 def test_equirect_flat_pads_the_seam_with_the_other_edge():
@@ -223,16 +224,15 @@ def test_sparse_dream_leaves_unweighted_pixels_and_costs_less(lite0):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_sparse_dream_on_cuda_matches_the_cpu(lite0):
-    """The sparse path's host-chosen tiles index CUDA tensors correctly: the same dream as on the CPU."""
+    """The sparse path's chosen views index CUDA tensors correctly: the same dream as on the CPU, apart
+    by less than GAP of what the dream moved the weighted patch (it moves little else)."""
     from dreamvideo.models import load_model
 
-    settings = DreamSettings(tile=96, steps=1, base_width=96)
-    weight = torch.zeros(1, 1, 128, 256)
-    weight[..., 56:72, 30:50] = 1.0
-    x = image_to_tensor(panorama("workshop", 256))
-    outs = []
-    for model in (lite0, load_model("efficientnet-lite0", device="cuda")):
-        dreamer = Dreamer(model, objective_from_settings(settings, model), settings, projection=EquirectViews())
-        out = dreamer.dream(x.to(model.device), frame_index=2, step_weight=weight.to(model.device), sparse=True)
-        outs.append(out.cpu())
-    assert (outs[0] - outs[1]).abs().mean() < 0.02
+    from ..speed.agreement import GAP, detail_gap, exact_float32, sparse_dream
+
+    source, cpu, patch = sparse_dream(lite0)
+    with exact_float32():
+        _, gpu, _ = sparse_dream(load_model("efficientnet-lite0", device="cuda"))
+    assert (detail_gap(gpu, cpu, source, where=patch) < GAP).all()
+    far = ~patch.expand_as(source) & (cpu == source)
+    assert torch.equal(gpu[far], source[far])  # what the CPU left alone, the GPU left alone
