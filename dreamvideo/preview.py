@@ -107,8 +107,9 @@ def _put_label(sheet: np.ndarray, text: str, x: int, y: int, w: int) -> None:
     if tw > w - 4:
         scale *= (w - 4) / tw
     (_, th), _ = cv2.getTextSize(text, font, scale, thickness)
-    baseline_y = y - (bar - th) // 2 - 1
-    cv2.putText(sheet, text, (x + 2, baseline_y), font, scale, (LABEL_TEXT,) * 3, thickness, cv2.LINE_AA)
+    bar_area = sheet[y - bar : y, x : x + w]  # a view: descenders never spill onto the picture below
+    baseline_y = bar - (bar - th) // 2 - 1
+    cv2.putText(bar_area, text, (2, baseline_y), font, scale, (LABEL_TEXT,) * 3, thickness, cv2.LINE_AA)
 
 
 def _compose(grid: list[list[tuple[str, np.ndarray] | None]]) -> tuple[np.ndarray, list[list[Tile | None]]]:

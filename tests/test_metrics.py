@@ -90,7 +90,8 @@ def test_warp_error_follows_the_definition():
     errors = warp_errors(source, output)
     for t in (1, 2):
         expected = reference_warp_error(source[t - 1], source[t], output[t - 1], output[t])
-        assert errors[t - 1] == pytest.approx(expected, rel=1e-3)
+        # OpenCV 4's remap rounds sample positions to 1/32 pixel (OpenCV 5 does not): 0.1 % off here.
+        assert errors[t - 1] == pytest.approx(expected, rel=1e-3 if int(cv2.__version__.split(".")[0]) >= 5 else 2e-3)
 
 
 def test_flow_comes_from_the_source():

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
 from dreamvideo.temporal.warp import flow_to_tensor, warp, warp_array
+
+
+# OpenCV 4's remap rounds sample positions to 1/32 pixel (its INTER_TAB_SIZE); OpenCV 5 does not.
+OPENCV_ROUNDS_REMAP = int(cv2.__version__.split(".")[0]) < 5
 
 
 @pytest.fixture
@@ -85,7 +90,12 @@ def test_gradient_reaches_the_image(image):
 def test_host_warp_matches(image):
     flow = np.random.default_rng(1).normal(0, 3, (96, 120, 2)).astype(np.float32)
     expected = to_array(warp(to_tensor(image), flow))
-    assert np.allclose(warp_array(image, flow), expected, atol=1e-2)
+    difference = np.abs(warp_array(image, flow) - expected)
+    if OPENCV_ROUNDS_REMAP:
+        # 1/64 px of position error times this picture's steepest edge (about 130 levels a pixel).
+        assert difference.max() < 2.5 and difference.mean() < 0.1
+    else:
+        assert difference.max() < 1e-2
     grey = image[..., 0].astype(np.uint8)
     host = warp_array(grey, flow)
     assert host.shape == grey.shape and host.dtype == np.uint8
