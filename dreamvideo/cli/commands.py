@@ -18,7 +18,9 @@ from ..config import (
 )
 from ..errors import ConfigError, Interrupted
 
-__all__ = ["assemble", "dream", "farm", "image", "metrics", "models", "presets", "preview", "probe", "render", "view"]
+__all__ = [
+    "assemble", "dream", "farm", "image", "metrics", "models", "music", "presets", "preview", "probe", "render", "view"
+]
 
 
 def _settings(args: Namespace) -> tuple[DreamSettings, VideoSettings]:
@@ -114,6 +116,29 @@ def dream(args: Namespace) -> int:
         print(report.live_summary(), file=sys.stderr)
     if args.output != "-":  # stdout carries the video then
         print(f"dreamed {report.frames} frames -> {report.output}")
+    return 0
+
+
+def music(args: Namespace) -> int:
+    from ..music import features_table, load_music, plot_features
+
+    if args.plot:
+        from ..io import check_output_path
+
+        check_output_path(args.file, args.plot)
+    features = load_music(args.file)
+    table = features_table(features, args.file, rate=args.rate)
+    if args.plot:
+        plot_features(features, args.plot)
+    if args.json:
+        print(json.dumps(table, indent=1))
+    else:
+        beats = table["beats_s"]
+        print(f"{args.file}: {table['duration_s']:.2f} s of sound, {len(beats)} beats, about {table['tempo_bpm']:.0f} bpm")
+        print(f"first beats (s): {', '.join(f'{b:.3f}' for b in beats[:8])}{' ...' if len(beats) > 8 else ''}")
+        print(f"{len(table['frames'])} frames at {table['rate']} fps; schedules read: t, f, {', '.join(table['features'])}")
+        if args.plot:
+            print(f"plot -> {args.plot}")
     return 0
 
 

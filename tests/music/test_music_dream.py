@@ -1,0 +1,86 @@
+"""A dream driven by its soundtrack: per-frame settings, the report, and the result measured."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from dreamvideo.cli import main
+from dreamvideo.io import open_video
+from dreamvideo.metrics import strength
+
+from ..conftest import photo
+from .tracks import click_track, write_audio, write_video_with_audio
+
+NTSC = Fraction(30000, 1001)
+TINY = ["--octaves", "1", "--steps", "2", "--device", "cpu", "--quiet"]
+FRAMES = 16
+CLICKS = (3, 8, 12)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """16 still frames of 64x64 at 30000/1001 with clicks (AAC) at frames 3, 8 and 12."""
+    folder = tmp_path_factory.mktemp("music")
+    frames = [photo("astronaut", (64, 64))] * FRAMES
+    times = np.array(CLICKS) / float(NTSC)
+    path = folder / "clip.mp4"
+    write_video_with_audio(path, frames, click_track(times, FRAMES / float(NTSC) + 0.2), fps=NTSC)
+    return path
+
+
+def _frames(path):
+    with open_video(str(path)) as reader:
+        return [frame.image for frame in reader]
+
+
+def test_strength_follows_the_music(clip, tmp_path, capsys):
+    """Per-frame strength (the project's metric) correlates >= 0.8 with the scheduled strength."""
+    out, report = tmp_path / "out.mp4", tmp_path / "report.json"
+    code = main(
+        ["dream", str(clip), str(out), "--strength", "0:(0.1 + 2*onset)", "--flow", "none", "--json-report", str(report), *TINY]
+    )
+    assert code == 0, capsys.readouterr().err
+    scheduled = json.loads(report.read_text())["schedules"]["strength"]
+    assert scheduled["schedule"] == "0:(0.1 + 2*onset)"
+    values = np.array([scheduled["per_frame"][str(i)] for i in range(FRAMES)])
+    assert all(values[k] > 1.5 for k in CLICKS) and values[0] == pytest.approx(0.1, abs=0.05)
+    measured = np.array([strength([s], [o]) for s, o in zip(_frames(clip), _frames(out))])
+    assert np.corrcoef(values, measured)[0, 1] >= 0.8, (values, measured)
+
+
+def test_music_file_drives_and_is_heard(clip, tmp_path, capsys):
+    """--music FILE: its features drive the schedule (frame keys and seconds together), and it is the soundtrack."""
+    music = tmp_path / "music.wav"
+    write_audio(music, click_track(np.array([5 / float(NTSC)]), 1.0))
+    out, report = tmp_path / "out.mp4", tmp_path / "report.json"
+    args = ["dream", str(clip), str(out), "--music", str(music), "--frames", "0-7", "--json-report", str(report)]
+    code = main([*args, "--step-size", "0:(0.01), 0.1s:(0.01 + 0.03*onset)", "--blend", "step: 0:(1), 6:(0.5)", *TINY])
+    assert code == 0, capsys.readouterr().err
+    schedules = json.loads(report.read_text())["schedules"]
+    step = schedules["step_size"]["per_frame"]
+    assert max(step, key=step.get) == "5"
+    assert [schedules["blend"]["per_frame"][str(i)] for i in range(8)] == [1.0] * 6 + [0.5] * 2
+    import av
+
+    with av.open(str(out)) as container:
+        assert container.streams.audio, "the music is muxed in"
+
+
+def test_features_from_a_silent_input_say_use_music(tmp_path, capsys):
+    from tests.io.conftest import make_clip
+
+    silent = make_clip(tmp_path / "silent.mp4", frames=4, width=64, height=64)
+    code = main(["dream", str(silent), str(tmp_path / "out.mp4"), "--strength", "0:(1 + beat)", *TINY])
+    err = capsys.readouterr().err
+    assert code == 2 and "has no audio" in err and "hint: give a soundtrack with --music FILE" in err
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_keys_past_the_end_warn(clip, tmp_path, capsys):
+    code = main(["dream", str(clip), str(tmp_path / "out.mp4"), "--frames", "0-1", "--steps", "0:(1), 100:(3)", "--octaves", "1", "--quiet"])
+    assert code == 0
+    assert "warning: --steps schedule '0:(1), 100:(3)' has keys past the clip's end" in capsys.readouterr().err
