@@ -84,3 +84,22 @@ def test_keys_past_the_end_warn(clip, tmp_path, capsys):
     code = main(["dream", str(clip), str(tmp_path / "out.mp4"), "--frames", "0-1", "--steps", "0:(1), 100:(3)", "--octaves", "1", "--quiet"])
     assert code == 0
     assert "warning: --steps schedule '0:(1), 100:(3)' has keys past the clip's end" in capsys.readouterr().err
+
+
+def test_chunked_render_of_a_scheduled_dream_equals_one_run(clip, tmp_path):
+    """Schedules and music are functions of the frame: chunks 0-3 and 4-7 give the frames of one 0-7 render."""
+    from dreamvideo.config import DreamSettings, FrameRange, VideoSettings
+    from dreamvideo.io.sequence import read_frame
+    from dreamvideo.render import render_frames
+
+    dream = DreamSettings(octaves=1, steps="0:(1), 7:(3)", strength="0:(0.2), 4:(1.5 + onset)", device="cpu")
+    video = VideoSettings(flow="none", quiet=True)
+    whole, chunks = tmp_path / "whole", tmp_path / "chunks"
+    render_frames(str(clip), whole, FrameRange(0, 7), dream, video, preroll=2)
+    render_frames(str(clip), chunks, FrameRange(4, 7), dream, video, preroll=2)
+    render_frames(str(clip), chunks, FrameRange(0, 3), dream, video, preroll=2)
+    for i in range(8):
+        assert np.array_equal(read_frame(whole, i).image, read_frame(chunks, i).image), i
+    first, last = read_frame(whole, 0).image, read_frame(whole, 7).image
+    source = _frames(clip)
+    assert strength([source[7]], [last]) > 2 * strength([source[0]], [first])
