@@ -23,6 +23,7 @@ from .errors import ConfigError
 from .schedule import is_schedule, parse_schedule, split_top_level
 
 __all__ = [
+    "AnimateSettings",
     "DreamSettings",
     "FrameRange",
     "VideoSettings",
@@ -350,6 +351,47 @@ class VideoSettings:
         return parse_size(self.size) if self.size is not None else None
 
 
+@dataclass
+class AnimateSettings:
+    """The motion of an animation from a still (``dreamvideo animate``): each frame is the previous
+    dream moved by these, then dreamed ``refine_steps`` more. Each is per frame and may be a schedule.
+
+    Flat pictures: ``zoom`` (scale a frame, >1 moves in), ``angle`` (degrees a frame,
+    counter-clockwise), ``translation_x``/``translation_y`` (pixels a frame, right and down).
+    A 360° picture turns the camera through the sphere instead: ``yaw`` (degrees a frame,
+    to the right), ``pitch`` (up) and ``roll`` (clockwise); its pixels are never zoomed.
+    ``length``: frames (None: as long as ``--music``); ``rate``: frames per second (``30000/1001`` too).
+    """
+
+    zoom: float | str = 1.0
+    angle: float | str = 0.0
+    translation_x: float | str = 0.0
+    translation_y: float | str = 0.0
+    yaw: float | str = 0.0
+    pitch: float | str = 0.0
+    roll: float | str = 0.0
+    length: int | None = None
+    rate: str = "30"
+
+    def validate(self) -> None:
+        """Raise ConfigError for a bad schedule, length or rate."""
+        for name in ("zoom", "angle", "translation_x", "translation_y", "yaw", "pitch", "roll"):
+            if is_schedule(getattr(self, name)):
+                parse_schedule(getattr(self, name), name=f"--{name.replace('_', '-')}")
+        _check(is_schedule(self.zoom) or 0.5 <= self.zoom <= 2.0, "--zoom must be in [0.5, 2] (a frame's scale)")
+        _check(self.length is None or self.length >= 1, "--length must be at least 1")
+        _check(bool(re.fullmatch(r"\s*\d+(\.\d+)?(\s*/\s*\d+)?\s*", self.rate)), "--rate must be FPS, e.g. 30 or 30000/1001")
+
+    @property
+    def motion(self) -> bool:
+        """Whether any motion is asked for (a preset with motion is an animation, which ``render`` refuses)."""
+        rest = {"zoom": 1.0}
+        return any(
+            getattr(self, name) != rest.get(name, 0.0)
+            for name in ("zoom", "angle", "translation_x", "translation_y", "yaw", "pitch", "roll")
+        )
+
+
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
@@ -395,20 +437,20 @@ def _preset_path(name_or_file: str) -> Path:
 def load_preset(name_or_file: str) -> dict[str, dict[str, object]]:
     """Read a preset by name (``pipelines/NAME.toml``) or path.
 
-    A preset holds ``[dream]`` and ``[video]`` tables whose keys are the field
-    names of DreamSettings and VideoSettings, and an optional ``description``.
+    A preset holds ``[dream]``, ``[video]`` and ``[animate]`` tables whose keys are the field
+    names of DreamSettings, VideoSettings and AnimateSettings, and an optional ``description``.
 
     Raises:
         ConfigError: unknown preset, unreadable TOML, unknown table or key.
     """
     path = _preset_path(name_or_file)
     data = _read_toml(path)
-    tables = {"dream": DreamSettings, "video": VideoSettings}
+    tables = {"dream": DreamSettings, "video": VideoSettings, "animate": AnimateSettings}
     for key, value in data.items():
         if key == "description":
             continue
         if key not in tables:
-            raise ConfigError(f"preset {path.name}: unknown table {key!r}", hint="use [dream] and [video]")
+            raise ConfigError(f"preset {path.name}: unknown table {key!r}", hint="use [dream], [video] and [animate]")
         if not isinstance(value, dict):
             raise ConfigError(f"preset {path.name}: {key!r} must be a table ([{key}])")
         fields = {f.name for f in dataclasses.fields(tables[key])}

@@ -12,7 +12,7 @@ import dataclasses
 import warnings
 from collections.abc import Mapping
 
-from .config import DreamSettings, VideoSettings
+from .config import AnimateSettings, DreamSettings, VideoSettings
 from .dream import Dreamer
 from .dream.objectives import objective_from_settings
 from .errors import ConfigError
@@ -31,21 +31,30 @@ class Timeline:
         rate: the clip's frame rate (frames per second): places time keys among frame keys,
             and is one frame's span when reading the music.
         music: the soundtrack's features, when a schedule reads them.
+        animate: the motion of an animation from a still, when there is one.
     """
 
     def __init__(
-        self, dream: DreamSettings, video: VideoSettings, *, rate: float, music: MusicFeatures | None = None
+        self,
+        dream: DreamSettings,
+        video: VideoSettings,
+        *,
+        rate: float,
+        music: MusicFeatures | None = None,
+        animate: AnimateSettings | None = None,
     ) -> None:
         self.dream, self.video, self.rate, self.music = dream, video, float(rate), music
+        self.animate = animate
         self.dream_schedules = schedules_of(dream)
         self.video_schedules = schedules_of(video)
+        self.motion_schedules = schedules_of(animate) if animate is not None else {}
         if dream.guide is not None and any(name.startswith("layers:") for name in self.dream_schedules):
             raise ConfigError("scheduled layer weights do not work with --guide", hint="give the layers fixed weights")
         self.values: dict[int, dict[str, float]] = {}  # frame index → the values it was dreamed with
 
     @property
     def schedules(self) -> dict[str, Schedule]:
-        return {**self.dream_schedules, **self.video_schedules}
+        return {**self.dream_schedules, **self.video_schedules, **self.motion_schedules}
 
     @property
     def features(self) -> frozenset[str]:
@@ -89,15 +98,27 @@ class Timeline:
     def apply(self, temporal, frame: Frame) -> None:
         """Give ``temporal`` (a ``TemporalDreamer``) the dreamer and video settings of ``frame``."""
         values = self.at(frame.index, frame.time)
-        base: Dreamer = temporal.dreamer
+        temporal.dreamer = self.dreamer(temporal.dreamer, values)
+        temporal.video = self.video_at(values)
+
+    def video_at(self, values: Mapping[str, float]) -> VideoSettings:
+        """The video settings with ``values`` (from :meth:`at`) in place of their schedules."""
+        return resolve(self.video, {k: v for k, v in values.items() if k in self.video_schedules})
+
+    def motion_at(self, values: Mapping[str, float]) -> AnimateSettings:
+        """The motion with ``values`` (from :meth:`at`) in place of its schedules."""
+        assert self.animate is not None
+        return resolve(self.animate, {k: v for k, v in values.items() if k in self.motion_schedules})
+
+    def dreamer(self, base: Dreamer, values: Mapping[str, float]) -> Dreamer:
+        """``base`` (same model, projection, tile) dreaming with ``values`` (from :meth:`at`)."""
         settings = resolve(self.dream, {k: v for k, v in values.items() if k in self.dream_schedules})
         objective = base.objective
         if any(name.startswith("layers:") for name in self.dream_schedules):
             objective = objective_from_settings(settings, base.model)
         dreamer = Dreamer(base.model, objective, settings, grey=base.grey, projection=base.projection)
         dreamer.tile = base.tile
-        temporal.dreamer = dreamer
-        temporal.video = resolve(self.video, {k: v for k, v in values.items() if k in self.video_schedules})
+        return dreamer
 
     def report(self) -> dict[str, dict]:
         """For the JSON report: each schedule's text, and its value per frame (frame index → value)."""

@@ -165,6 +165,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="real time: drop input frames rather than fall behind; report latency (preset live unless --preset)",
     )
 
+    p = sub.add_parser("animate", help="animate a still (or a video's last frame): each frame the last dream moved and dreamed more")
+    p.add_argument("input", metavar="INPUT", help="a still image, 360° too, or a video (its last frame)")
+    p.add_argument("output", metavar="OUTPUT", help="the video")
+    g = p.add_argument_group("motion options (per frame; each a number or a schedule)")
+    g.add_argument("--length", type=int, metavar="N", help="frames (default: as long as --music)")
+    g.add_argument("--rate", metavar="FPS", help="frames per second, e.g. 30000/1001 (default 30)")
+    g.add_argument("--zoom", type=number_or_schedule, metavar="S|SCHED", help="scale a frame, e.g. 1.02 moves in (flat)")
+    g.add_argument("--angle", type=number_or_schedule, metavar="DEG|SCHED", help="turn a frame counter-clockwise (flat)")
+    g.add_argument("--translation-x", type=number_or_schedule, metavar="PX|SCHED", help="shift a frame right (flat)")
+    g.add_argument("--translation-y", type=number_or_schedule, metavar="PX|SCHED", help="shift a frame down (flat)")
+    g.add_argument("--yaw", type=number_or_schedule, metavar="DEG|SCHED", help="turn the 360° camera right")
+    g.add_argument("--pitch", type=number_or_schedule, metavar="DEG|SCHED", help="turn the 360° camera up")
+    g.add_argument("--roll", type=number_or_schedule, metavar="DEG|SCHED", help="roll the 360° camera clockwise")
+    _add_dream_options(p)
+    g = p.add_argument_group("video options")
+    g.add_argument("--blend", type=number_or_schedule, metavar="F|SCHED", help="share of the moved dream detail carried (1.0)")
+    g.add_argument(
+        "--refine-steps", type=number_or_schedule, metavar="N|SCHED", help="steps per octave for each moved frame (1)"
+    )
+    g.add_argument("--music", metavar="FILE", help="the soundtrack: muxed in, and read by schedules (beat, onset, ...)")
+    g.add_argument("--codec", choices=CODECS, help="output codec (default h264)")
+    g.add_argument("--crf", type=int, metavar="N", help="constant rate factor (quality; lower is better)")
+    g.add_argument("--json-report", metavar="PATH", help="write the scheduled values, structure and sharpness per frame here")
+    g.add_argument("--quiet", action="store_true", default=None, help="no progress output")
+
     p = sub.add_parser("render", help="dream a frame range into DIR/frame_%%06d.png (resumable; for farms)")
     p.add_argument("input", metavar="INPUT")
     _add_render_options(p)

@@ -19,7 +19,7 @@ from ..config import (
 from ..errors import ConfigError, Interrupted
 
 __all__ = [
-    "assemble", "dream", "farm", "image", "metrics", "models", "music", "presets", "preview", "probe", "render", "view"
+    "animate", "assemble", "dream", "farm", "image", "metrics", "models", "music", "presets", "preview", "probe", "render", "view"
 ]
 
 
@@ -32,6 +32,53 @@ def _settings(args: Namespace) -> tuple[DreamSettings, VideoSettings]:
         flags = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(cls)}
         made.append(build_settings(cls, preset=preset.get(table), overrides=flags))
     return made[0], made[1]
+
+
+def _refuse_animation(args: Namespace) -> None:
+    """``render`` and ``farm`` split a clip into frame ranges; an animation's frames each need the last."""
+    from ..config import AnimateSettings
+
+    name = getattr(args, "preset", None)
+    motion = load_preset(name).get("animate") if name else None
+    if motion and build_settings(AnimateSettings, preset=motion).motion:
+        raise ConfigError(
+            f"preset {name} is an animation from a still: each frame is the previous frame's dream moved, "
+            "so it cannot be split into frame ranges",
+            hint="run it in one process with `dreamvideo animate`",
+        )
+
+
+def animate(args: Namespace) -> int:
+    from ..animate import animate_still
+    from ..config import AnimateSettings
+
+    dream_settings, video_settings = _settings(args)
+    preset = load_preset(args.preset) if getattr(args, "preset", None) else {}
+    flags = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(AnimateSettings)}
+    motion = build_settings(AnimateSettings, preset=preset.get("animate"), overrides=flags)
+    bar = None
+    if not video_settings.quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(desc="animating", unit="frame", file=sys.stderr)
+
+    def step(done: int, total: int) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+    try:
+        result = animate_still(args.input, args.output, dream_settings, video_settings, motion, progress=step)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted: nothing written to {args.output}") from None
+    finally:
+        if bar is not None:
+            bar.close()
+    print(
+        f"animated {result.frames} frames -> {result.output} (structure {result.structure[0]:.2f} -> "
+        f"{result.structure[-1]:.2f}, sharpness {result.sharpness[0]:.2f} -> {result.sharpness[-1]:.2f})"
+    )
+    return 0
 
 
 def _is_file(path: str) -> bool:
@@ -184,6 +231,7 @@ def render(args: Namespace) -> int:
     from ..farm.plan import parse_frame_ranges
     from ..render import DEFAULT_PREROLL, render_frames
 
+    _refuse_animation(args)
     if args.frames is None:
         raise ConfigError("render needs --frames A-B", hint="e.g. --frames 0-99 (inclusive, 0-based)")
     ranges = parse_frame_ranges(args.frames)
@@ -243,6 +291,7 @@ def assemble(args: Namespace) -> int:
 def _farm_options(args: Namespace) -> tuple[str, DreamSettings, VideoSettings, dict]:
     """The job's frame range text, the settings, and the options the user gave (forwarded to each chunk)."""
     frames, args.frames = args.frames, None
+    _refuse_animation(args)
     dream_settings, video_settings = _settings(args)  # validates the options once, here
     given = {}
     if getattr(args, "preset", None):
