@@ -84,8 +84,8 @@ def animate_still(
     """Animate ``source`` (a still, or a video's last frame) into the video ``output``.
 
     ``video`` gives ``refine_steps`` (a moved frame's steps per octave; ``dream.steps`` dream the
-    first), ``blend`` (the share of the moved detail carried), ``music``, ``codec``, ``crf`` and
-    ``json_report``; ``animate`` the motion, ``length`` (None: as long as the music) and ``rate``.
+    first), ``music``, ``codec``, ``crf`` and ``json_report``; ``animate`` the motion, ``carry``
+    (the share of the moved detail carried), ``length`` (None: as long as the music) and ``rate``.
 
     Raises:
         ConfigError: no length and no music; motion that does not fit the picture (zoom on a
@@ -146,7 +146,7 @@ def animate_still(
             if detail is None:
                 dreamed = frame_dreamer.dream(source_t, frame_index=i)
             else:
-                carried = moved_still.move(detail, step) * now.blend
+                carried = moved_still.move(detail, step) * motion.carry
                 start = (source_t + image_to_tensor(carried, dreamer.device)).clamp(0, 1)
                 dreamed = frame_dreamer.dream(start, steps=now.refine_steps, frame_index=i) if now.refine_steps else start
             detail = (dreamed - source_t)[0].permute(1, 2, 0).cpu().numpy()

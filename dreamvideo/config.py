@@ -360,6 +360,8 @@ class AnimateSettings:
     counter-clockwise), ``translation_x``/``translation_y`` (pixels a frame, right and down).
     A 360° picture turns the camera through the sphere instead: ``yaw`` (degrees a frame,
     to the right), ``pitch`` (up) and ``roll`` (clockwise); its pixels are never zoomed.
+    ``carry``: the share of the last frame's moved detail a frame starts from (the rest is dreamed
+    afresh: carrying all of it lets zoomed detail grow coarse, see DESIGN).
     ``length``: frames (None: as long as ``--music``); ``rate``: frames per second (``30000/1001`` too).
     """
 
@@ -370,15 +372,17 @@ class AnimateSettings:
     yaw: float | str = 0.0
     pitch: float | str = 0.0
     roll: float | str = 0.0
+    carry: float | str = 0.85
     length: int | None = None
     rate: str = "30"
 
     def validate(self) -> None:
         """Raise ConfigError for a bad schedule, length or rate."""
-        for name in ("zoom", "angle", "translation_x", "translation_y", "yaw", "pitch", "roll"):
+        for name in ("zoom", "angle", "translation_x", "translation_y", "yaw", "pitch", "roll", "carry"):
             if is_schedule(getattr(self, name)):
                 parse_schedule(getattr(self, name), name=f"--{name.replace('_', '-')}")
         _check(is_schedule(self.zoom) or 0.5 <= self.zoom <= 2.0, "--zoom must be in [0.5, 2] (a frame's scale)")
+        _check(is_schedule(self.carry) or 0 <= self.carry <= 1, "--carry must be in [0, 1]")
         _check(self.length is None or self.length >= 1, "--length must be at least 1")
         _check(bool(re.fullmatch(r"\s*\d+(\.\d+)?(\s*/\s*\d+)?\s*", self.rate)), "--rate must be FPS, e.g. 30 or 30000/1001")
 

@@ -379,6 +379,7 @@ SCHEDULABLE: dict[str, tuple[type, float | None, float | None]] = {
     "yaw": (float, None, None),
     "pitch": (float, None, None),
     "roll": (float, None, None),
+    "carry": (float, 0.0, 1.0),
 }
 LAYER_PREFIX = "layers:"
 

@@ -180,7 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--roll", type=number_or_schedule, metavar="DEG|SCHED", help="roll the 360° camera clockwise")
     _add_dream_options(p)
     g = p.add_argument_group("video options")
-    g.add_argument("--blend", type=number_or_schedule, metavar="F|SCHED", help="share of the moved dream detail carried (1.0)")
+    g.add_argument(
+        "--carry", type=number_or_schedule, metavar="F|SCHED",
+        help="share of the last frame's moved detail carried (0.85; the rest is dreamed afresh, which keeps it crisp)",
+    )  # fmt: skip
     g.add_argument(
         "--refine-steps", type=number_or_schedule, metavar="N|SCHED", help="steps per octave for each moved frame (1)"
     )
