@@ -237,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help="anything with a soundtrack that FFmpeg reads")
     p.add_argument("--rate", metavar="FPS", help="one row per frame at this rate, e.g. 30000/1001 (default: FILE's video rate, else 30)")
     p.add_argument("--plot", metavar="PNG", help="draw the features over time, beats marked")
+    p.add_argument(
+        "--dreamed", metavar="VIDEO", help="a dream of FILE: draw its measured strength per frame under the features"
+    )
     p.add_argument("--json", action="store_true", help="print JSON: beats, tempo, and the features of each frame")
 
     p = sub.add_parser("models", help="list models, or one model's layers worth dreaming")

@@ -175,8 +175,17 @@ def music(args: Namespace) -> int:
         check_output_path(args.file, args.plot)
     features = load_music(args.file)
     table = features_table(features, args.file, rate=args.rate)
+    if args.dreamed is not None:
+        if not args.plot:
+            raise ConfigError("--dreamed draws into the plot", hint="give --plot PNG too")
+        from ..io import open_video
+        from ..metrics import strength
+
+        with open_video(args.file) as source, open_video(args.dreamed) as dreamed:
+            table["dreamed_strength"] = [round(strength([s.image], [d.image]), 4) for s, d in zip(source, dreamed)]
     if args.plot:
-        plot_features(features, args.plot)
+        extra = {"strength of the dream": table["dreamed_strength"]} if args.dreamed else None
+        plot_features(features, args.plot, extra=extra)
     if args.json:
         print(json.dumps(table, indent=1))
     else:
