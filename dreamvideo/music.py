@@ -275,7 +275,11 @@ def track_beats(onset: np.ndarray, frame_rate: float) -> tuple[np.ndarray, float
     if not len(peaks):
         return np.zeros(0), 0.0
     median = np.median(cumscore[peaks])
-    last = peaks[cumscore[peaks] * 2 > median].max()
+    peaks = peaks[cumscore[peaks] * 2 > median]
+    # The last beat: the best-scoring peak within a beat and a half of the last one (a weak bump
+    # after the final beat would otherwise lead the backtracking off the beat).
+    tail = peaks[peaks >= peaks.max() - 1.5 * period[peaks.max()]]
+    last = tail[np.argmax(cumscore[tail])]
     beats = [last]
     while backlink[beats[-1]] >= 0:
         beats.append(backlink[beats[-1]])

@@ -31,6 +31,8 @@ def _tracks():
     yield "4 s of quiet noise, then drums", drum_track(beats, 20), beats
     beats = beat_times(120, 20)
     yield "quiet intro: the first 5 s 20 dB down", drum_track(beats, 20, gains=np.where(beats < 5, 0.1, 1.0)), beats
+    beats = beat_times(120, 4.3)
+    yield "a short track: 4.3 s", drum_track(beats, 4.3), beats
 
 
 TRACKS = list(_tracks())
@@ -40,6 +42,8 @@ TRACKS = list(_tracks())
 def test_beat_f_measure_on_generated_tracks(name, samples, beats):
     features = analyse(samples, RATE)
     assert beat_f_measure(beats, features.beats, window=0.07) >= 0.9, (name, features.beats)
+    if name.startswith("a short track"):
+        assert len(features.beats) == len(beats)  # the last beats too
 
 
 def test_f_measure_is_mir_evals():
