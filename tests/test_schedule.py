@@ -173,3 +173,24 @@ def test_plain_numbers_stay_numbers():
     assert build_settings(DreamSettings, overrides={"strength": 2}).strength == 2
     assert not DreamSettings().scheduled
     assert math.isclose(settings_at(DreamSettings(strength=1.5)).strength, 1.5)
+
+
+def test_a_variable_rate_clip_reads_time_keys_at_each_frames_own_timestamp(tmp_path, capsys):
+    """VFR: a schedule keyed in seconds is read at each frame's decoded timestamp, not index / rate."""
+    import json
+    from fractions import Fraction
+
+    from dreamvideo.io import open_video
+
+    from .io.conftest import make_clip
+
+    pts = [0, 100, 150, 400, 450, 900]  # ms: gaps of 100, 50, 250, 50, 450
+    clip = make_clip(tmp_path / "vfr.mp4", frames=6, width=64, height=48, pts=pts, time_base=Fraction(1, 1000))
+    report = tmp_path / "report.json"
+    args = ["dream", str(clip), str(tmp_path / "out.mp4"), "--strength", "0s:(0), 10s:(10)", "--flow", "none"]
+    assert main([*args, "--octaves", "1", "--steps", "1", "--quiet", "--json-report", str(report)]) == 0, capsys.readouterr().err
+    with open_video(str(clip)) as reader:
+        times = [frame.time for frame in reader]
+    per_frame = json.loads(report.read_text())["schedules"]["strength"]["per_frame"]
+    assert [per_frame[str(i)] for i in range(6)] == pytest.approx(times)
+    assert times == pytest.approx([p / 1000 for p in pts], abs=1e-3)
