@@ -108,3 +108,16 @@ def test_motion_matrices():
     assert np.allclose(sphere_step(90, 0, 0) @ forward, [1, 0, 0])  # yaw right: looks along +x
     assert np.allclose(sphere_step(0, 90, 0) @ forward, [0, 1, 0])  # pitch up
     assert np.allclose(sphere_step(0, 0, 90) @ [0, 1, 0], [1, 0, 0])  # roll clockwise: up leans right
+
+
+def test_a_video_animates_from_its_last_frame(tmp_path, capsys):
+    from .io.conftest import make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=5, width=64, height=48)
+    out = tmp_path / "on.mp4"
+    assert main(["animate", str(clip), str(out), "--length", "2", "--zoom", "1.05", *TINY]) == 0, capsys.readouterr().err
+    source = _frames(clip)
+    first = _frames(out)[0]
+    assert first.shape == source[-1].shape
+    assert structure(first, source[-1] / 255.0) > 0.9
+    assert structure(first, source[-1] / 255.0) > structure(first, source[0] / 255.0)  # the last frame, not the first
