@@ -16,6 +16,7 @@ from .config import AnimateSettings, DreamSettings, VideoSettings
 from .dream import Dreamer
 from .dream.objectives import objective_from_settings
 from .errors import ConfigError
+from .io import is_stream
 from .io.decode import Frame
 from .music import MusicFeatures, load_music
 from .schedule import Schedule, evaluate, resolve, schedules_of
@@ -70,11 +71,17 @@ class Timeline:
 
         Raises:
             MediaError: music features asked of an input with no audio (hint: ``--music FILE``).
+            ConfigError: music features asked of a stream (``-``, a URL) without ``--music``.
         """
         if not schedules_of(dream) and not schedules_of(video):
             return None
         timeline = cls(dream, video, rate=float(reader.info.rate))
         if timeline.features:
+            if video.music is None and is_stream(reader.source):
+                raise ConfigError(
+                    "a schedule reads music features, and a stream cannot be read twice for its soundtrack",
+                    hint="give the soundtrack with --music FILE",
+                )
             timeline.music = load_music(video.music or reader.source)
         total = reader.info.frame_count
         if total:

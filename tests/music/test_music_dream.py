@@ -105,3 +105,15 @@ def test_chunked_render_of_a_scheduled_dream_equals_one_run(clip, tmp_path):
     first, last = read_frame(whole, 0).image, read_frame(whole, 7).image
     source = _frames(clip)
     assert strength([source[7]], [last]) > 2 * strength([source[0]], [first])
+
+
+def test_features_of_a_stream_need_music(clip, tmp_path, capsys):
+    """A pipe cannot be read twice: its soundtrack cannot be analysed before the dream."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "dreamvideo", "dream", "-", str(tmp_path / "out.mp4"), "--strength", "0:(1 + beat)", *TINY],
+        stdin=open(clip, "rb"), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2 and "cannot be read twice" in done.stderr and "--music FILE" in done.stderr
