@@ -378,18 +378,24 @@ def beat_f_measure(reference: np.ndarray, estimated: np.ndarray, window: float =
     return 0.0 if hits == 0 else 2 * precision * recall / (precision + recall)
 
 
-def plot_features(features: MusicFeatures, png_path: str | os.PathLike, *, extra: dict[str, list[float]] | None = None) -> None:
+def plot_features(
+    features: MusicFeatures,
+    png_path: str | os.PathLike,
+    *,
+    extra: dict[str, tuple[list[float], list[float]]] | None = None,
+) -> None:
     """Draw the feature curves over time, beats marked, as a PNG (OpenCV, 1200 px wide).
 
-    ``extra``: more curves to draw under them (name → values over the same time span, spread
-    evenly; e.g. a run's per-frame strength). Written beside and renamed into place.
+    ``extra``: more curves to draw under them, name → ``(times in seconds, values)`` (e.g. a
+    dream's strength per frame at the frames' times). Written beside and renamed into place.
     """
     import cv2
 
     from .io import write_image
 
-    rows = [(name, features.curves[name]) for name in FEATURES]
-    rows += [(name, np.asarray(values, float)) for name, values in (extra or {}).items()]
+    hop_times = features.start + np.arange(len(features.curves["loudness"])) * features.hop_s
+    rows = [(name, hop_times, features.curves[name]) for name in FEATURES]
+    rows += [(name, np.asarray(times, float), np.asarray(values, float)) for name, (times, values) in (extra or {}).items()]
     width, row_h, left, top = 1200, 90, 90, 30
     image = np.full((top + row_h * len(rows) + 40, width, 3), 255, np.uint8)
     span = max(features.duration, features.hop_s)
@@ -397,11 +403,10 @@ def plot_features(features: MusicFeatures, png_path: str | os.PathLike, *, extra
     for beat in features.beats:
         cv2.line(image, (x_of(beat), top), (x_of(beat), top + row_h * len(rows)), (255, 200, 200), 1)
     colours = [(40, 40, 40), (200, 90, 0), (0, 0, 220), (0, 140, 0), (160, 0, 160), (0, 150, 200), (220, 60, 60)]
-    for r, (name, values) in enumerate(rows):
+    for r, (name, times, values) in enumerate(rows):
         y0 = top + row_h * (r + 1) - 8
         hi = float(values.max()) if len(values) and values.max() > 0 else 1.0
-        xs = np.linspace(x_of(features.start), x_of(features.start + span), len(values)) if len(values) else []
-        points = np.array([(int(x), int(y0 - v / hi * (row_h - 20))) for x, v in zip(xs, values)], np.int32)
+        points = np.array([(x_of(t), int(y0 - v / hi * (row_h - 20))) for t, v in zip(times, values)], np.int32)
         if len(points) > 1:
             cv2.polylines(image, [points], False, colours[r % len(colours)], 1, cv2.LINE_AA)
         cv2.putText(image, name, (8, y0 - row_h // 2 + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)

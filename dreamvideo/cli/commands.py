@@ -182,9 +182,10 @@ def music(args: Namespace) -> int:
         from ..metrics import strength
 
         with open_video(args.file) as source, open_video(args.dreamed) as dreamed:
-            table["dreamed_strength"] = [round(strength([s.image], [d.image]), 4) for s, d in zip(source, dreamed)]
+            pairs = [(s.time, strength([s.image], [d.image])) for s, d in zip(source, dreamed)]
+        table["dreamed_strength"] = [{"t": round(t, 4), "strength": round(v, 4)} for t, v in pairs]
     if args.plot:
-        extra = {"strength of the dream": table["dreamed_strength"]} if args.dreamed else None
+        extra = {"dream strength": tuple(zip(*pairs))} if args.dreamed else None
         plot_features(features, args.plot, extra=extra)
     if args.json:
         print(json.dumps(table, indent=1))

@@ -117,3 +117,15 @@ def test_features_of_a_stream_need_music(clip, tmp_path, capsys):
         stdin=open(clip, "rb"), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 2 and "cannot be read twice" in done.stderr and "--music FILE" in done.stderr
+
+
+def test_music_dreamed_draws_the_measured_strength(clip, tmp_path, capsys):
+    plot = tmp_path / "pulse.png"
+    assert main(["music", str(clip), "--plot", str(plot), "--dreamed", str(clip), "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    rows = table["dreamed_strength"]
+    assert len(rows) == FRAMES and all(row["strength"] == 0 for row in rows)  # the clip against itself
+    assert rows[3]["t"] == pytest.approx(3 / float(NTSC), abs=1e-3)
+    assert plot.is_file()
+    assert main(["music", str(clip), "--dreamed", str(clip)]) == 2
+    assert "give --plot PNG too" in capsys.readouterr().err
