@@ -29,12 +29,17 @@ _API = {
     "dream_video": ("dreamvideo.pipeline", "dream_video"),
     "render_frames": ("dreamvideo.render", "render_frames"),
     "assemble": ("dreamvideo.render", "assemble"),
+    "AnimateSettings": ("dreamvideo.config", "AnimateSettings"),
+    "animate_still": ("dreamvideo.animate", "animate_still"),
+    "load_music": ("dreamvideo.music", "load_music"),
 }
 
 __all__ = ["__version__", *_API]
 
 if TYPE_CHECKING:
-    from .config import DreamSettings, FrameRange, VideoSettings
+    from .animate import animate_still
+    from .config import AnimateSettings, DreamSettings, FrameRange, VideoSettings
+    from .music import load_music
     from .pipeline import dream_video
     from .render import assemble, render_frames
     from .still import dream_image_file as dream_image

@@ -20,8 +20,10 @@ except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI
     import tomli as tomllib
 
 from .errors import ConfigError
+from .schedule import is_schedule, parse_schedule, split_top_level
 
 __all__ = [
+    "AnimateSettings",
     "DreamSettings",
     "FrameRange",
     "VideoSettings",
@@ -101,7 +103,7 @@ def parse_size(text: str) -> tuple[int, int]:
 # ---------------------------------------------------------------------------
 # Layers and channels
 
-LayerWeights = tuple[tuple[str, float], ...]
+LayerWeights = tuple[tuple[str, float | str], ...]  # a str weight is a schedule
 
 
 def parse_fast(text: str) -> frozenset[str]:
@@ -117,15 +119,24 @@ def parse_fast(text: str) -> frozenset[str]:
 def parse_layers(text: str) -> LayerWeights:
     """Parse ``NAME[:W],...`` into ``((name, weight), ...)``; weight defaults to 1.
 
+    A weight in brackets is a schedule (``blocks.6:[0:(0), 48:(1)]``, see ``schedule.py``),
+    kept as its text.
+
     Raises:
-        ConfigError: on an empty name or a weight that is not a number.
+        ConfigError: on an empty name, a weight that is not a number, a bad schedule.
     """
-    result = []
-    for part in text.split(","):
+    result: list[tuple[str, float | str]] = []
+    for part in split_top_level(text):
         name, _, weight = part.strip().partition(":")
         name = name.strip()
         if not name:
             raise ConfigError(f"bad --layers {text!r}", hint="use NAME[:WEIGHT],... e.g. blocks.10:1,blocks.6:0.5")
+        if weight.strip().startswith("["):
+            schedule = weight.strip()
+            _check(schedule.endswith("]"), f"bad weight {weight!r} for layer {name!r} in --layers: ']' missing")
+            parse_schedule(schedule[1:-1], name=f"--layers {name}")
+            result.append((name, schedule[1:-1]))
+            continue
         try:
             value = float(weight) if weight.strip() else 1.0
         except ValueError:
@@ -213,10 +224,10 @@ class DreamSettings:
     base_width: int = 224
     octaves: int | None = None
     octave_scale: float = 1.4
-    steps: int = 10
-    step_size: float = 0.02
-    strength: float = 1.0
-    jitter: int | None = None
+    steps: int | str = 10
+    step_size: float | str = 0.02
+    strength: float | str = 1.0
+    jitter: int | str | None = None
     smoothing: float = 0.5
     tile: int | None = None
     seed: int = 0
@@ -233,10 +244,16 @@ class DreamSettings:
         _check(self.base_width >= 32, "--base-width must be at least 32")
         _check(self.octaves is None or self.octaves >= 1, "--octaves must be at least 1")
         _check(self.octave_scale > 1.0, "--octave-scale must be greater than 1")
-        _check(self.steps >= 1, "--steps must be at least 1")
-        _check(self.step_size > 0, "--step-size must be positive")
-        _check(math.isfinite(self.strength) and self.strength >= 0, "--strength must not be negative")
-        _check(self.jitter is None or self.jitter >= 0, "--jitter must not be negative")
+        for name in ("steps", "step_size", "strength", "jitter"):  # a schedule: see schedule.py
+            if is_schedule(getattr(self, name)):
+                parse_schedule(getattr(self, name), name=f"--{name.replace('_', '-')}")
+        _check(is_schedule(self.steps) or self.steps >= 1, "--steps must be at least 1")
+        _check(is_schedule(self.step_size) or self.step_size > 0, "--step-size must be positive")
+        _check(
+            is_schedule(self.strength) or math.isfinite(self.strength) and self.strength >= 0,
+            "--strength must not be negative",
+        )
+        _check(is_schedule(self.jitter) or self.jitter is None or self.jitter >= 0, "--jitter must not be negative")
         _check(self.smoothing >= 0, "--smoothing must not be negative")
         _check(self.tile is None or self.tile >= 64, "--tile must be at least 64")
         _check(self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}")
@@ -251,6 +268,14 @@ class DreamSettings:
             parse_layers(self.layers)
         if self.channels is not None:
             parse_channels(self.channels)
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether any value changes over the clip (a schedule: see ``schedule.py``)."""
+        weights = parse_layers(self.layers) if self.layers else ()
+        return any(is_schedule(getattr(self, n)) for n in ("steps", "step_size", "strength", "jitter")) or any(
+            is_schedule(w) for _, w in weights
+        )
 
     @property
     def jitter_px(self) -> int:
@@ -270,6 +295,10 @@ class VideoSettings:
     ``flow_scale`` is the fraction of the frame size the optical flow is computed at; None:
     half size, but at least 640 px wide (``temporal.flow.auto_flow_scale``).
     ``audio`` is a file whose soundtrack replaces the input's (cut to the same span).
+    ``music`` is a file whose soundtrack drives the schedules' music features (and is the
+    output's soundtrack unless ``audio`` says otherwise); None: the input's own soundtrack.
+    ``blend`` and ``refine_steps`` may be schedules (``schedule.py``), as may the dream's
+    ``strength``, ``step_size``, ``steps``, ``jitter`` and layer weights.
     ``vr_names`` adds the suffixes headset players look for (``_360``, ``_TB``,
     ``_LR``) to the output name of a 360° run (``panorama.metadata.vr_name``).
     ``live_timeout`` (with ``live``): seconds a stream input may send nothing before it is
@@ -284,8 +313,8 @@ class VideoSettings:
     size: str | None = None
     flow: str = "farneback"
     flow_scale: float | None = None
-    blend: float = 1.0
-    refine_steps: int = 1
+    blend: float | str = 1.0
+    refine_steps: int | str = 1
     codec: str = "h264"
     crf: int | None = None
     json_report: str | None = None
@@ -295,13 +324,17 @@ class VideoSettings:
     live: bool = False
     live_timeout: float = 5.0
     frame_batch: int | None = None
+    music: str | None = None
 
     def validate(self) -> None:
         """Raise ConfigError for any value out of range."""
         _check(self.flow in FLOWS, f"--flow must be one of {', '.join(FLOWS)}")
         _check(self.flow_scale is None or 0 < self.flow_scale <= 1, "--flow-scale must be in (0, 1]")
-        _check(0 <= self.blend <= 1, "--blend must be in [0, 1]")
-        _check(self.refine_steps >= 0, "--refine-steps must not be negative")
+        for name in ("blend", "refine_steps"):  # a schedule: see schedule.py
+            if is_schedule(getattr(self, name)):
+                parse_schedule(getattr(self, name), name=f"--{name.replace('_', '-')}")
+        _check(is_schedule(self.blend) or 0 <= self.blend <= 1, "--blend must be in [0, 1]")
+        _check(is_schedule(self.refine_steps) or self.refine_steps >= 0, "--refine-steps must not be negative")
         _check(self.frame_batch is None or self.frame_batch >= 1, "--frame-batch must be at least 1")
         _check(self.live_timeout >= 0, "--live-timeout must not be negative")
         _check(self.codec in CODECS, f"--codec must be one of {', '.join(CODECS)}")
@@ -320,6 +353,51 @@ class VideoSettings:
     @property
     def frame_size(self) -> tuple[int, int] | None:
         return parse_size(self.size) if self.size is not None else None
+
+
+@dataclass
+class AnimateSettings:
+    """The motion of an animation from a still (``dreamvideo animate``): each frame is the previous
+    dream moved by these, then dreamed ``refine_steps`` more. Each is per frame and may be a schedule.
+
+    Flat pictures: ``zoom`` (scale a frame, >1 moves in), ``angle`` (degrees a frame,
+    counter-clockwise), ``translation_x``/``translation_y`` (pixels a frame, right and down).
+    A 360° picture turns the camera through the sphere instead: ``yaw`` (degrees a frame,
+    to the right), ``pitch`` (up) and ``roll`` (clockwise); its pixels are never zoomed.
+    ``carry``: the share of the last frame's moved detail a frame starts from (the rest is dreamed
+    afresh: carrying all of it lets zoomed detail grow coarse, see DESIGN).
+    ``length``: frames (None: as long as ``--music``); ``rate``: frames per second (``30000/1001`` too).
+    """
+
+    zoom: float | str = 1.0
+    angle: float | str = 0.0
+    translation_x: float | str = 0.0
+    translation_y: float | str = 0.0
+    yaw: float | str = 0.0
+    pitch: float | str = 0.0
+    roll: float | str = 0.0
+    carry: float | str = 0.85
+    length: int | None = None
+    rate: str = "30"
+
+    def validate(self) -> None:
+        """Raise ConfigError for a bad schedule, length or rate."""
+        for name in ("zoom", "angle", "translation_x", "translation_y", "yaw", "pitch", "roll", "carry"):
+            if is_schedule(getattr(self, name)):
+                parse_schedule(getattr(self, name), name=f"--{name.replace('_', '-')}")
+        _check(is_schedule(self.zoom) or 0.5 <= self.zoom <= 2.0, "--zoom must be in [0.5, 2] (a frame's scale)")
+        _check(is_schedule(self.carry) or 0 <= self.carry <= 1, "--carry must be in [0, 1]")
+        _check(self.length is None or self.length >= 1, "--length must be at least 1")
+        _check(bool(re.fullmatch(r"\s*\d+(\.\d+)?(\s*/\s*\d+)?\s*", self.rate)), "--rate must be FPS, e.g. 30 or 30000/1001")
+
+    @property
+    def motion(self) -> bool:
+        """Whether any motion is asked for (a preset with motion is an animation, which ``render`` refuses)."""
+        rest = {"zoom": 1.0}
+        return any(
+            getattr(self, name) != rest.get(name, 0.0)
+            for name in ("zoom", "angle", "translation_x", "translation_y", "yaw", "pitch", "roll")
+        )
 
 
 def _check(condition: bool, message: str) -> None:
@@ -367,20 +445,20 @@ def _preset_path(name_or_file: str) -> Path:
 def load_preset(name_or_file: str) -> dict[str, dict[str, object]]:
     """Read a preset by name (``pipelines/NAME.toml``) or path.
 
-    A preset holds ``[dream]`` and ``[video]`` tables whose keys are the field
-    names of DreamSettings and VideoSettings, and an optional ``description``.
+    A preset holds ``[dream]``, ``[video]`` and ``[animate]`` tables whose keys are the field
+    names of DreamSettings, VideoSettings and AnimateSettings, and an optional ``description``.
 
     Raises:
         ConfigError: unknown preset, unreadable TOML, unknown table or key.
     """
     path = _preset_path(name_or_file)
     data = _read_toml(path)
-    tables = {"dream": DreamSettings, "video": VideoSettings}
+    tables = {"dream": DreamSettings, "video": VideoSettings, "animate": AnimateSettings}
     for key, value in data.items():
         if key == "description":
             continue
         if key not in tables:
-            raise ConfigError(f"preset {path.name}: unknown table {key!r}", hint="use [dream] and [video]")
+            raise ConfigError(f"preset {path.name}: unknown table {key!r}", hint="use [dream], [video] and [animate]")
         if not isinstance(value, dict):
             raise ConfigError(f"preset {path.name}: {key!r} must be a table ([{key}])")
         fields = {f.name for f in dataclasses.fields(tables[key])}

@@ -39,6 +39,7 @@ from .panorama.stereo import STEREO_LAYOUTS, StereoTemporalDreamer
 from .sinks import QUEUE_DEPTH, EncodeSink, ImageSink, Sink
 from .temporal.dreamer import TemporalDreamer, TemporalState
 from .temporal.flow import FlowWorkers, auto_flow_scale
+from .timeline import Timeline
 
 __all__ = [
     "CUDA_FRAME_BATCH",
@@ -73,6 +74,7 @@ class RunReport:
     video: dict = field(default_factory=dict)
     live: dict = field(default_factory=dict)
     peak_memory_mb: dict[str, float] = field(default_factory=dict)
+    schedules: dict = field(default_factory=dict)  # Timeline.report(): each scheduled value per frame
 
     @property
     def fps(self) -> float:
@@ -91,6 +93,7 @@ class RunReport:
             "settings": {"dream": self.dream, "video": self.video},
             **({"live": self.live} if self.live else {}),
             **({"peak_memory_mb": self.peak_memory_mb} if self.peak_memory_mb else {}),
+            **({"schedules": self.schedules} if self.schedules else {}),
         }
 
     def live_summary(self) -> str:
@@ -152,6 +155,8 @@ def dream_video(
         Interrupted: ``stop`` was set before the first frame was dreamed.
     """
     _check_paths(source, output, video)
+    if video.music is not None and video.audio is None:  # the music that drives the dream is heard with it
+        video = dataclasses.replace(video, audio=video.music)
     report = RunReport(source, output, dream=dataclasses.asdict(dream), video=dataclasses.asdict(video))
     started = time.perf_counter()
     # A live input that sends nothing for live_timeout seconds has ended (0: wait for ever).
@@ -175,7 +180,10 @@ def dream_video(
         t = time.perf_counter()
         dreamer = dreamer_for(dream, layout)
         report.stage_times["model_load"] += time.perf_counter() - t
-        run_frames(reader, sink, dreamer, video, report=report, stereo=layout.stereo, progress=progress, stop=stop)
+        timeline = Timeline.for_run(dream, video, reader)  # None unless a setting is scheduled
+        run_frames(reader, sink, dreamer, video, report=report, stereo=layout.stereo, progress=progress,
+                   stop=stop, timeline=timeline)
+        report.schedules = timeline.report() if timeline is not None else {}
         report.peak_memory_mb = peak_memory_mb(dreamer.device)
     report.wall_time = time.perf_counter() - started
     if video.json_report:
@@ -196,6 +204,7 @@ def run_frames(
     stereo: str = "none",
     progress: Callable[[int, int | None], None] | None = None,
     stop: threading.Event | None = None,
+    timeline: Timeline | None = None,
 ) -> TemporalState:
     """Dream every frame ``reader`` yields, handing those from ``write_from`` on to ``sink``.
 
@@ -206,6 +215,7 @@ def run_frames(
     Counts, cuts and stage times go into ``report``; returns the final temporal state.
     In a live run (``video.live``), ``stop`` set ends the run after the frame being dreamed,
     as the end of the input would: the sink finishes, and ``report.live["stopped"]`` says so.
+    ``timeline`` gives each frame its scheduled settings (``timeline.py``).
 
     Raises:
         MediaError: nothing decoded or nothing reached the sink.
@@ -218,7 +228,7 @@ def run_frames(
         else:
             temporal = TemporalDreamer(dreamer, video, dtype=sink.dtype, state=state)
         flows = None
-        if video.flow != "none" and video.blend > 0:
+        if video.flow != "none" and (timeline is not None and "blend" in timeline.schedules or video.blend > 0):
             wrap_x = dreamer.projection.wraps_x  # a 360° frame's flow wraps across the seam
             # Dreaming on the CPU, worker processes only take cores from torch's threads (and cost a
             # process start): on the 2-core CPU a 24-frame 320x180 run at benchmarks/speed.py's equal
@@ -262,7 +272,7 @@ def run_frames(
             dreamed += 1
             (progress or bar.update)(dreamed, total)
 
-        independent = flows is None and live is None and type(temporal) is TemporalDreamer
+        independent = flows is None and live is None and type(temporal) is TemporalDreamer and timeline is None
         batch = frame_batch(video, dreamer) if independent else 1
         if batch > 1:
             for group in _groups(decoded, batch):
@@ -281,6 +291,8 @@ def run_frames(
                 t = time.perf_counter()
                 pair = flow_future.result() if flow_future is not None else None
                 times["flow_wait"] += time.perf_counter() - t
+                if timeline is not None:
+                    timeline.apply(temporal, frame)
                 t = time.perf_counter()
                 image, cut = temporal(frame, pair)
                 times["dream"] += time.perf_counter() - t
@@ -322,8 +334,9 @@ def _check_paths(source: str, output: str, video: VideoSettings) -> None:
     output == input, an output or ``--json-report`` that cannot be written (missing folders
     are created), or a video container that cannot hold the codec."""
     check_video_input(source)
-    if video.audio is not None:
-        check_input_file(video.audio)
+    for sound in (video.audio, video.music):
+        if sound is not None:
+            check_input_file(sound)
     check_output_path(source, output)
     if not is_image_output(output):
         check_video_output(output, video.codec, video.crf)

@@ -110,6 +110,7 @@ def render_frames(
     from .pipeline import RunReport, run_frames  # the runner (and torch) only once the checks pass
     from .sinks import PngSequenceSink
     from .panorama.projection import dreamer_for
+    from .timeline import Timeline
 
     ranges = [frames] if isinstance(frames, FrameRange) else list(frames)
     if preroll < 0:
@@ -146,6 +147,7 @@ def render_frames(
                 run_frames(
                     reader, sink, dreamer, video, report=report, write_from=start, preroll_sink=lead, stereo=layout.stereo,
                     progress=step if progress is not None else None,
+                    timeline=Timeline.for_run(dream, video, reader),  # frame index → settings: chunks agree
                 )
             dreamed += report.frames + report.preroll_frames
             result.written += sink.written

@@ -9,6 +9,7 @@ import pytest
 
 from dreamvideo.cli import main
 from dreamvideo.config import (
+    AnimateSettings,
     DreamSettings,
     FrameRange,
     VideoSettings,
@@ -196,9 +197,10 @@ def test_list_presets():
 def test_every_shipped_preset_loads_and_validates():
     for name in list_presets():
         preset = load_preset(name)
-        assert set(preset) == {"dream", "video"}
+        assert set(preset) == {"dream", "video", "animate"}
         build_settings(DreamSettings, preset=preset["dream"])
         build_settings(VideoSettings, preset=preset["video"])
+        build_settings(AnimateSettings, preset=preset["animate"])
 
 
 SHIPPED = Path(__file__).parent.parent / "pipelines"
@@ -212,9 +214,9 @@ def test_every_key_of_every_preset_is_a_real_option(path):
     from dreamvideo.models import layer_names
 
     data = tomllib.loads(path.read_text())
-    assert set(data) <= {"description", "dream", "video"}, f"{path.name}: unknown tables"
+    assert set(data) <= {"description", "dream", "video", "animate"}, f"{path.name}: unknown tables"
     assert isinstance(data.get("description"), str) and data["description"].strip(), f"{path.name}: no description"
-    fields = {"dream": DreamSettings, "video": VideoSettings}
+    fields = {"dream": DreamSettings, "video": VideoSettings, "animate": AnimateSettings}
     for table, cls in fields.items():
         names = {f.name for f in dataclasses.fields(cls)}
         for key in data.get(table, {}):
@@ -261,13 +263,13 @@ def test_presets_command(capsys):
 def test_load_preset_from_a_file(tmp_path):
     path = tmp_path / "mine.toml"
     path.write_text('description = "mine"\n[dream]\nsteps = 3\nlayers = "blocks.6"\n[video]\nblend = 0.25\n')
-    assert load_preset(str(path)) == {"dream": {"steps": 3, "layers": "blocks.6"}, "video": {"blend": 0.25}}
+    assert load_preset(str(path)) == {"dream": {"steps": 3, "layers": "blocks.6"}, "video": {"blend": 0.25}, "animate": {}}
 
 
 def test_load_preset_with_only_one_table(tmp_path):
     path = tmp_path / "video.toml"
     path.write_text("[video]\nflow = \"dis\"\n")
-    assert load_preset(str(path)) == {"dream": {}, "video": {"flow": "dis"}}
+    assert load_preset(str(path)) == {"dream": {}, "video": {"flow": "dis"}, "animate": {}}
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import argparse
 from .. import __version__
 from ..config import CODECS, DEVICES, FLOWS, PROJECTIONS, PYRAMIDS, SPHERE_MODES, STEREO_LAYOUTS
 from ..errors import ConfigError
+from ..schedule import number_or_schedule
 
 __all__ = ["build_parser"]
 
@@ -44,15 +45,22 @@ def _add_dream_options(p: argparse.ArgumentParser) -> None:
         "--octaves", type=int, metavar="N", help="classic: pyramid levels (default 4); anchored: keep the N finest"
     )
     g.add_argument("--octave-scale", type=float, metavar="S", help="size ratio between octaves (default 1.4)")
-    g.add_argument("--steps", type=int, metavar="N", help="ascent steps per octave (default 10)")
-    g.add_argument("--step-size", type=float, metavar="F", help="pixels moved per step, in [0,1] units (default 0.02)")
+    # A number, or a schedule over the clip (SCHED): "0:(1), 48:(2.5), 4s:(1 + beat)"; see the README.
+    g.add_argument("--steps", type=number_or_schedule, metavar="N|SCHED", help="ascent steps per octave (default 10)")
     g.add_argument(
-        "--strength", type=float, metavar="S", help="how strong the dream is: 0 none, 1 the default look, 2 twice the ascent"
+        "--step-size", type=number_or_schedule, metavar="F|SCHED", help="pixels moved per step, in [0,1] units (default 0.02)"
+    )
+    g.add_argument(
+        "--strength",
+        type=number_or_schedule,
+        metavar="S|SCHED",
+        help="how strong the dream is: 0 none, 1 the default look, 2 twice the ascent; or a schedule, "
+        "e.g. \"0:(1 + 1.5*beat)\" pulses on the music's beats",
     )
     g.add_argument(
         "--jitter",
-        type=int,
-        metavar="PX",
+        type=number_or_schedule,
+        metavar="PX|SCHED",
         help="random roll per step: pixels of the base octave, scaled up with each octave (default 6); "
         "classic: frame pixels (default 32)",
     )
@@ -97,8 +105,10 @@ def _add_video_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--size", metavar="WxH", help="process at this size")
     g.add_argument("--flow", choices=FLOWS, help="optical flow for temporal coherence (default farneback)")
     g.add_argument("--flow-scale", type=float, metavar="F", help="flow computed at this fraction of the size (default 0.5, more for frames under 1280 px wide)")
-    g.add_argument("--blend", type=float, metavar="F", help="share of the previous dream carried over (1.0)")
-    g.add_argument("--refine-steps", type=int, metavar="N", help="steps per octave for carried-over frames (1)")
+    g.add_argument("--blend", type=number_or_schedule, metavar="F|SCHED", help="share of the previous dream carried over (1.0)")
+    g.add_argument(
+        "--refine-steps", type=number_or_schedule, metavar="N|SCHED", help="steps per octave for carried-over frames (1)"
+    )
     g.add_argument(
         "--frame-batch", type=int, metavar="N",
         help="with --flow none or --blend 0, dream N frames at once (default 4 on CUDA, 1 on the CPU)",
@@ -108,6 +118,10 @@ def _add_video_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--json-report", metavar="PATH", help="write settings, counts, stage timings and peak memory here")
     g.add_argument(
         "--audio", metavar="FILE", help="soundtrack from this file instead of the input's (e.g. for a live stream)"
+    )
+    g.add_argument(
+        "--music", metavar="FILE", help="the soundtrack whose features (beat, onset, loudness, low, mid, high) "
+        "schedules read (default: the input's own); it is also the output's soundtrack unless --audio"
     )
     g.add_argument("--quiet", action="store_true", default=None, help="no progress output")
     _add_vr_names(g)
@@ -157,6 +171,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --live: a stream input that sends nothing for S seconds has ended (default 5; 0: wait for ever)",
     )
 
+    p = sub.add_parser("animate", help="animate a still (or a video's last frame): each frame the last dream moved and dreamed more")
+    p.add_argument("input", metavar="INPUT", help="a still image, 360° too, or a video (its last frame)")
+    p.add_argument("output", metavar="OUTPUT", help="the video")
+    g = p.add_argument_group("motion options (per frame; each a number or a schedule)")
+    g.add_argument("--length", type=int, metavar="N", help="frames (default: as long as --music)")
+    g.add_argument("--rate", metavar="FPS", help="frames per second, e.g. 30000/1001 (default 30)")
+    g.add_argument("--zoom", type=number_or_schedule, metavar="S|SCHED", help="scale a frame, e.g. 1.02 moves in (flat)")
+    g.add_argument("--angle", type=number_or_schedule, metavar="DEG|SCHED", help="turn a frame counter-clockwise (flat)")
+    g.add_argument("--translation-x", type=number_or_schedule, metavar="PX|SCHED", help="shift a frame right (flat)")
+    g.add_argument("--translation-y", type=number_or_schedule, metavar="PX|SCHED", help="shift a frame down (flat)")
+    g.add_argument("--yaw", type=number_or_schedule, metavar="DEG|SCHED", help="turn the 360° camera right")
+    g.add_argument("--pitch", type=number_or_schedule, metavar="DEG|SCHED", help="turn the 360° camera up")
+    g.add_argument("--roll", type=number_or_schedule, metavar="DEG|SCHED", help="roll the 360° camera clockwise")
+    _add_dream_options(p)
+    g = p.add_argument_group("video options")
+    g.add_argument(
+        "--carry", type=number_or_schedule, metavar="F|SCHED",
+        help="share of the last frame's moved detail carried (0.85; the rest is dreamed afresh, which keeps it crisp)",
+    )  # fmt: skip
+    g.add_argument(
+        "--refine-steps", type=number_or_schedule, metavar="N|SCHED", help="steps per octave for each moved frame (1)"
+    )
+    g.add_argument("--music", metavar="FILE", help="the soundtrack: muxed in, and read by schedules (beat, onset, ...)")
+    g.add_argument("--codec", choices=CODECS, help="output codec (default h264)")
+    g.add_argument("--crf", type=int, metavar="N", help="constant rate factor (quality; lower is better)")
+    g.add_argument("--json-report", metavar="PATH", help="write the scheduled values, structure and sharpness per frame here")
+    g.add_argument("--quiet", action="store_true", default=None, help="no progress output")
+
     p = sub.add_parser("render", help="dream a frame range into DIR/frame_%%06d.png (resumable; for farms)")
     p.add_argument("input", metavar="INPUT")
     _add_render_options(p)
@@ -196,6 +238,15 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("folder", metavar="DIR")
     f.add_argument("--frames", required=True, metavar="A-B", help="the job's frame range")
     f.add_argument("--chunk", type=int, required=True, metavar="N", help="frames per task")
+
+    p = sub.add_parser("music", help="the music features schedules can read: per frame, with the beats; a plot")
+    p.add_argument("file", metavar="FILE", help="anything with a soundtrack that FFmpeg reads")
+    p.add_argument("--rate", metavar="FPS", help="one row per frame at this rate, e.g. 30000/1001 (default: FILE's video rate, else 30)")
+    p.add_argument("--plot", metavar="PNG", help="draw the features over time, beats marked")
+    p.add_argument(
+        "--dreamed", metavar="VIDEO", help="a dream of FILE: draw its measured strength per frame under the features"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON: beats, tempo, and the features of each frame")
 
     p = sub.add_parser("models", help="list models, or one model's layers worth dreaming")
     p.add_argument("name", nargs="?", metavar="NAME")

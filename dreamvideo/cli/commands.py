@@ -19,7 +19,9 @@ from ..config import (
 from ..errors import ConfigError, Interrupted
 from .signals import STOP
 
-__all__ = ["assemble", "dream", "farm", "image", "metrics", "models", "presets", "preview", "probe", "render", "view"]
+__all__ = [
+    "animate", "assemble", "dream", "farm", "image", "metrics", "models", "music", "presets", "preview", "probe", "render", "view"
+]
 
 
 def _settings(args: Namespace) -> tuple[DreamSettings, VideoSettings]:
@@ -31,6 +33,53 @@ def _settings(args: Namespace) -> tuple[DreamSettings, VideoSettings]:
         flags = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(cls)}
         made.append(build_settings(cls, preset=preset.get(table), overrides=flags))
     return made[0], made[1]
+
+
+def _refuse_animation(args: Namespace) -> None:
+    """``render`` and ``farm`` split a clip into frame ranges; an animation's frames each need the last."""
+    from ..config import AnimateSettings
+
+    name = getattr(args, "preset", None)
+    motion = load_preset(name).get("animate") if name else None
+    if motion and build_settings(AnimateSettings, preset=motion).motion:
+        raise ConfigError(
+            f"preset {name} is an animation from a still: each frame is the previous frame's dream moved, "
+            "so it cannot be split into frame ranges",
+            hint="run it in one process with `dreamvideo animate`",
+        )
+
+
+def animate(args: Namespace) -> int:
+    from ..animate import animate_still
+    from ..config import AnimateSettings
+
+    dream_settings, video_settings = _settings(args)
+    preset = load_preset(args.preset) if getattr(args, "preset", None) else {}
+    flags = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(AnimateSettings)}
+    motion = build_settings(AnimateSettings, preset=preset.get("animate"), overrides=flags)
+    bar = None
+    if not video_settings.quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(desc="animating", unit="frame", file=sys.stderr)
+
+    def step(done: int, total: int) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+    try:
+        result = animate_still(args.input, args.output, dream_settings, video_settings, motion, progress=step)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted: nothing written to {args.output}") from None
+    finally:
+        if bar is not None:
+            bar.close()
+    print(
+        f"animated {result.frames} frames -> {result.output} (structure {result.structure[0]:.2f} -> "
+        f"{result.structure[-1]:.2f}, sharpness {result.sharpness[0]:.2f} -> {result.sharpness[-1]:.2f})"
+    )
+    return 0
 
 
 def _is_file(path: str) -> bool:
@@ -129,6 +178,39 @@ def dream(args: Namespace) -> int:
     return 0
 
 
+def music(args: Namespace) -> int:
+    from ..music import features_table, load_music, plot_features
+
+    if args.plot:
+        from ..io import check_output_path
+
+        check_output_path(args.file, args.plot)
+    features = load_music(args.file)
+    table = features_table(features, args.file, rate=args.rate)
+    if args.dreamed is not None:
+        if not args.plot:
+            raise ConfigError("--dreamed draws into the plot", hint="give --plot PNG too")
+        from ..io import open_video
+        from ..metrics import strength
+
+        with open_video(args.file) as source, open_video(args.dreamed) as dreamed:
+            pairs = [(s.time, strength([s.image], [d.image])) for s, d in zip(source, dreamed)]
+        table["dreamed_strength"] = [{"t": round(t, 4), "strength": round(v, 4)} for t, v in pairs]
+    if args.plot:
+        extra = {"dream strength": tuple(zip(*pairs))} if args.dreamed else None
+        plot_features(features, args.plot, extra=extra)
+    if args.json:
+        print(json.dumps(table, indent=1))
+    else:
+        beats = table["beats_s"]
+        print(f"{args.file}: {table['duration_s']:.2f} s of sound, {len(beats)} beats, about {table['tempo_bpm']:.0f} bpm")
+        print(f"first beats (s): {', '.join(f'{b:.3f}' for b in beats[:8])}{' ...' if len(beats) > 8 else ''}")
+        print(f"{len(table['frames'])} frames at {table['rate']} fps; schedules read: t, f, {', '.join(table['features'])}")
+        if args.plot:
+            print(f"plot -> {args.plot}")
+    return 0
+
+
 def probe(args: Namespace) -> int:
     from ..io.probe import format_probe, probe as probe_file
 
@@ -171,6 +253,7 @@ def render(args: Namespace) -> int:
     from ..farm.plan import parse_frame_ranges
     from ..render import DEFAULT_PREROLL, render_frames
 
+    _refuse_animation(args)
     if args.frames is None:
         raise ConfigError("render needs --frames A-B", hint="e.g. --frames 0-99 (inclusive, 0-based)")
     ranges = parse_frame_ranges(args.frames)
@@ -230,6 +313,7 @@ def assemble(args: Namespace) -> int:
 def _farm_options(args: Namespace) -> tuple[str, DreamSettings, VideoSettings, dict]:
     """The job's frame range text, the settings, and the options the user gave (forwarded to each chunk)."""
     frames, args.frames = args.frames, None
+    _refuse_animation(args)
     dream_settings, video_settings = _settings(args)  # validates the options once, here
     given = {}
     if getattr(args, "preset", None):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..config import DreamSettings, parse_fast
 from ..io import read_image
 from ..models import load_model
+from ..schedule import settings_at
 from .ascent import Dreamer, channels_last, image_to_tensor, resolve_device
 from .objectives import objective_from_settings, settings_layers
 from .projection import FLAT, Projection
@@ -21,6 +22,7 @@ def make_dreamer(settings: DreamSettings, *, grey: bool = False, projection: Pro
     Raises:
         ConfigError, ModelError, MediaError: bad settings, model, layer or guide image.
     """
+    settings = settings_at(settings)  # scheduled values at the first frame (a run changes them per frame)
     device = resolve_device(settings.device)
     model = load_model(settings.model, weights=settings.weights, device=device)
     model.fold_batch_norms(keep=[name for name, _ in settings_layers(settings, model)])

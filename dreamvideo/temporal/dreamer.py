@@ -39,7 +39,8 @@ class TemporalState:
             dreamer's device, or None before the first frame (and always with ``--flow none``).
         prev_index: the previous frame's source index, or None.
         shot_strength: the dream strength (mean ``|dream - source|``, [0, 1] scale) of the
-            current shot's first, fully dreamed frame: carried frames are held at this strength.
+            current shot's first, fully dreamed frame, per unit of its ``--strength``: carried
+            frames are held at this times their own ``--strength`` (which a schedule may change).
     """
 
     prev_source: np.ndarray | None = None
@@ -100,12 +101,13 @@ class TemporalDreamer:
         source = image_to_tensor(frame.image, self.dreamer.device)
         carried, cut = self.carried(frame, source, flows)
         dreamed = self.dream(source, carried, frame.index)
-        strength = self._state.shot_strength
-        if carried is None:
-            strength = detail_strength(dreamed, source)
-        else:
-            dreamed = hold_strength(dreamed, source, strength)
-        self._hand_on(frame, source, dreamed, strength)
+        scale = float(self.dreamer.settings.strength)  # this frame's: a schedule may change it
+        unit = self._state.shot_strength
+        if carried is not None and unit > 0:
+            dreamed = hold_strength(dreamed, source, unit * scale)
+        elif scale > 0:
+            unit = detail_strength(dreamed, source) / scale
+        self._hand_on(frame, source, dreamed, unit)
         return tensor_to_image(dreamed, dtype=self.dtype), cut
 
     def dream_independent(self, frames: list[Frame]) -> list[np.ndarray]:
