@@ -118,7 +118,7 @@ def _add_render_options(p: argparse.ArgumentParser, *, out: bool = True) -> None
     if out:
         g.add_argument("--out", required=True, metavar="DIR", help="folder for frame_%%06d.png and render.json")
         g.add_argument("--force", action="store_true", help="render into a DIR made from another source or settings (its frames are removed first)")
-    g.add_argument("--preroll", type=int, metavar="K", help="frames dreamed before each range, not written (8)")
+    g.add_argument("--preroll", type=int, metavar="K", help="frames dreamed before each range, not written (default 8; 0: none)")
     g.add_argument("--bit-depth", type=int, choices=(8, 16), metavar="8|16", help="PNG bits per sample (8)")
 
 
@@ -164,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", metavar="A-B", help="the span to encode (default: first to last frame in DIR)")
     p.add_argument("--codec", choices=CODECS, help="output codec (default: the render's, else h264)")
     p.add_argument("--crf", type=int, metavar="N", help="constant rate factor (default: the render's)")
+    p.add_argument(
+        "--final-frames", metavar="DIR2",
+        help="write the final PNG sequence (joins faded in, the film's pixels) here instead of back into DIR",
+    )
 
     p = sub.add_parser("farm", help="split a dream over machines: OpenJD job bundles, Ray")
     farm = p.add_subparsers(dest="farm_command", metavar="RUNNER", parser_class=_Parser)

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import sys
 from argparse import Namespace
+from pathlib import Path
 
 from ..config import (
     DreamSettings,
@@ -194,6 +195,7 @@ def render(args: Namespace) -> int:
             "written": len(result.written),
             "skipped": len(result.skipped),
             "preroll_frames": result.preroll_frames,
+            "scene_cuts": result.cuts,
             "wall_time_s": round(result.wall_time, 3),
         }
         write_atomically(video_settings.json_report, json.dumps(report, indent=2) + "\n")
@@ -209,10 +211,22 @@ def assemble(args: Namespace) -> int:
     from ..render import assemble as assemble_frames
 
     frames = parse_frame_range(args.frames) if args.frames else None
-    count = assemble_frames(args.folder, args.output, source=args.source, frames=frames, codec=args.codec, crf=args.crf)
+    result = assemble_frames(
+        args.folder, args.output, source=args.source, frames=frames, codec=args.codec, crf=args.crf,
+        final_frames=args.final_frames,
+    )
     if args.output != "-":
-        print(f"assembled {count} frames -> {args.output}")
+        print(f"assembled {result.frames} frames -> {args.output}")
+        print(_final_line(args.folder, result))
     return 0
+
+
+def _final_line(folder: str, result) -> str:
+    """Where the final PNG sequence is (the film's pixels), for the message after assembly."""
+    if result.final_folder.resolve() != Path(folder).resolve():
+        return f"the final PNG sequence (the film's pixels) is in {result.final_folder}"
+    joined = f"{len(result.written)} joined frames written back, " if result.written else ""
+    return f"the PNG sequence in {folder} is final ({joined}the film's pixels)"
 
 
 def _farm_options(args: Namespace) -> tuple[str, DreamSettings, VideoSettings, dict]:
