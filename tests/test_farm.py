@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -21,6 +22,7 @@ from dreamvideo.config import DreamSettings, FrameRange, VideoSettings
 from dreamvideo.errors import ConfigError
 from dreamvideo.farm.plan import chunk_progress, format_progress, parse_frame_ranges, plan_chunks, render_argv
 from dreamvideo.io.sequence import frame_path, read_frame
+from dreamvideo.render import assembled_frames
 
 from .io.conftest import ffprobe, make_clip, needs_ffmpeg
 
@@ -52,6 +54,20 @@ def clip(tmp_path_factory) -> Path:
     return make_clip(tmp_path_factory.mktemp("farm") / "clip.mp4", frames=16, gop=8)
 
 
+@pytest.fixture(scope="module")
+def pan(tmp_path_factory) -> Path:
+    """12 frames of a pan over the workshop panorama, 128x80: real footage, where a dream carries over."""
+    sys.path.insert(0, str(REPO / "samples"))
+    try:
+        from make_samples import pan_frames, write_clip
+    finally:
+        sys.path.remove(str(REPO / "samples"))
+    pano = cv2.cvtColor(cv2.imread(str(REPO / "samples" / "workshop.png")), cv2.COLOR_BGR2RGB)
+    path = tmp_path_factory.mktemp("farm-pan") / "pan.mp4"
+    write_clip(path, pan_frames(pano, 12, (128, 80), speed=1.5, y=88))
+    return path
+
+
 # ---------------------------------------------------------------------------
 # the planner
 
@@ -80,9 +96,21 @@ def test_progress_view(capsys, tmp_path, clip):
     chunks = plan_chunks(FrameRange(0, 11), 4, preroll=8)
     progress = chunk_progress(out, chunks)
     assert [p.done for p in progress] == [4, 2, 0] and [p.complete for p in progress] == [True, False, False]
+    assert format_progress(progress).splitlines()[0] == "chunk 1/3   0-3  4/4 frames  done"
+    # status reads the chunk the job rendered (0-5), not --chunk; the rest of the job is cut by --chunk
     code, stdout, _ = cli(capsys, "farm", "status", out, "--frames", "0-11", "--chunk", "4")
-    assert code == 0 and stdout == format_progress(progress) + "\n"
-    assert stdout.splitlines()[-1] == "1/3 chunks done, 6/12 frames"
+    assert code == 0
+    lines = stdout.splitlines()
+    assert lines[0] == f"chunks as the job rendered them into {out} (1 started)"
+    assert [line.split()[2] for line in lines if line.startswith("chunk ")] == ["0-5", "6-9", "10-11"]
+    assert lines[-1] == "1/3 chunks done, 6/12 frames of the job rendered"
+    # nothing rendered yet: planned with --chunk, or said plainly without it
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, stdout, _ = cli(capsys, "farm", "status", empty, "--frames", "0-11")
+    assert code == 0 and "no chunk has started" in stdout and stdout.splitlines()[-1].endswith("0/12 frames of the job rendered")
+    code, _, err = cli(capsys, "farm", "status", empty)
+    assert code == 2 and "error: no chunk has been rendered here yet" in err
 
 
 # ---------------------------------------------------------------------------
@@ -99,9 +127,9 @@ def openjd(*argv) -> subprocess.CompletedProcess:
 
 
 @needs_openjd
-def test_openjd_bundle_checks_and_runs(capsys, tmp_path, clip):
+def test_openjd_bundle_checks_and_runs(capsys, tmp_path, pan):
     bundle = tmp_path / "bundle"
-    code, stdout, err = cli(capsys, "farm", "openjd", clip, tmp_path / "film.mp4", "--frames", "2-9", "--chunk", "4",
+    code, stdout, err = cli(capsys, "farm", "openjd", pan, tmp_path / "film.mp4", "--frames", "2-9", "--chunk", "4",
                             "--bundle", bundle, "--preroll", "3", "--layers", "blocks.8", *FAST)
     assert code == 0, err
     template = (bundle / "template.yaml").read_text()
@@ -113,14 +141,29 @@ def test_openjd_bundle_checks_and_runs(capsys, tmp_path, clip):
     checked = openjd("check", bundle / "template.yaml")
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
+    # the output is outside the bundle: so is the frames folder, given at submission (no default)
+    assert 'name: "FramesDir"' in template and "default: \"frames\"" not in template
+
     film = tmp_path / "film.mp4"
+    frames = tmp_path / "film.frames"
     ran = openjd("run", bundle / "template.yaml", "--step", "Assemble", "--run-dependencies",
-                 "-p", f"Input={clip}", "-p", f"Output={film}", "-p", f"Python={sys.executable}")
+                 "-p", f"Input={pan}", "-p", f"Output={film}", "-p", f"FramesDir={frames}",
+                 "-p", f"Python={sys.executable}")
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
     assert ran.stdout.count("rendered ") == 2  # tasks 2-5 and 6-9
     assert video_frames(film) == 8
-    frames = bundle / "frames"
     assert sorted(int(p.stem[6:]) for p in frames.glob("frame_*.png")) == list(range(2, 10))
+    # the Assemble step made the PNG sequence final: the joins are written back
+    assert "3 joined frames written back" in ran.stdout
+    assert sorted(int(p.stem[6:]) for p in (frames / "unjoined").glob("frame_*.png")) == [3, 4, 5]
+    film_pixels = {frame.index: image for frame, image in assembled_frames(frames, FrameRange(2, 9))}
+    assert all(np.array_equal(read_frame(frames, i).image, film_pixels[i]) for i in range(2, 10))
+    # status shows the job's chunking (OpenJD's CHUNK[INT] tasks), whatever --chunk says
+    code, stdout, _ = cli(capsys, "farm", "status", frames, "--frames", "2-9", "--chunk", "3")
+    assert code == 0
+    assert [line.split()[2] for line in stdout.splitlines() if line.startswith("chunk ")] == ["2-5", "6-9"]
+    assert "note: the job's chunks are of 4 frames" in stdout
+    assert stdout.splitlines()[-1] == "2/2 chunks done, 8/8 frames of the job rendered"
 
 
 @needs_openjd
@@ -135,6 +178,7 @@ def test_openjd_path_defaults_are_relative_to_the_bundle(capsys, tmp_path, clip)
     assert code == 0, err
     template = (bundle / "template.yaml").read_text()
     assert 'default: "media/clip.mp4"' in template and 'default: "film.mp4"' in template
+    assert 'default: "film.frames"' in template  # the frames beside the output
     assert openjd("check", bundle / "template.yaml").returncode == 0
 
 

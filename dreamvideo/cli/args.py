@@ -184,16 +184,24 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("input", metavar="INPUT")
     f.add_argument("output", metavar="OUTPUT")
     f.add_argument("--chunk", type=int, required=True, metavar="N", help="frames per task")
-    f.add_argument("--address", metavar="ADDR", help="an existing Ray cluster (default: a local instance)")
+    f.add_argument(
+        "--address", metavar="HOST:PORT",
+        help="a Ray cluster's head (default: a local instance of this job's own, whatever Ray recorded); "
+        "with token authentication set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN",
+    )
+    f.add_argument(
+        "--gpus-per-task", type=float, metavar="N",
+        help="GPUs each chunk's task asks Ray for (0: CPU tasks; default 1 where the cluster has GPUs, else 0)",
+    )
     f.add_argument("--retries", type=int, metavar="N", help="times a failed chunk is tried again (default 2)")
     f.add_argument("--work", metavar="DIR", help="where the frames go (default: OUTPUT's name + .frames)")
     _add_render_options(f, out=False)
     _add_dream_options(f)
     _add_video_options(f)
-    f = farm.add_parser("status", help="chunks done and frames rendered in DIR")
+    f = farm.add_parser("status", help="chunks done and frames rendered in DIR (the chunks the job's renders recorded)")
     f.add_argument("folder", metavar="DIR")
-    f.add_argument("--frames", required=True, metavar="A-B", help="the job's frame range")
-    f.add_argument("--chunk", type=int, required=True, metavar="N", help="frames per task")
+    f.add_argument("--frames", metavar="A-B", help="the job's frame range: also list the frames no chunk has started")
+    f.add_argument("--chunk", type=int, metavar="N", help="frames per task, to cut the frames no chunk has started")
 
     p = sub.add_parser("models", help="list models, or one model's layers worth dreaming")
     p.add_argument("name", nargs="?", metavar="NAME")
