@@ -7,10 +7,14 @@ Ray runner starts a real local Ray instance, and one of its tasks fails once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import cv2
@@ -198,13 +202,120 @@ def test_openjd_bad_input(capsys, tmp_path, clip):
 # Ray
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def ray_instance():
     ray = pytest.importorskip("ray")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
              runtime_env={"env_vars": {"PYTHONPATH": ENV["PYTHONPATH"], "OMP_NUM_THREADS": "1"}})
     yield ray
     ray.shutdown()
+
+
+RAY = Path(sys.executable).parent / "ray"
+TOKEN = "dreamvideo-test-token-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def ray_head(home: Path, *, token: str | None):
+    """A Ray cluster from `ray start --head --block`, with token authentication or without; stopped by its pid.
+
+    ``--block`` keeps the command in the foreground: terminating it stops every process it started.
+    """
+    port = free_port()
+    temp_dir = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # Ray's socket paths must stay short
+    env = {**ENV, "HOME": str(home), "RAY_AUTH_MODE": "token" if token else "disabled"}
+    if token:
+        env["RAY_AUTH_TOKEN"] = token
+    log = open(home / "head.log", "w")
+    head = subprocess.Popen(
+        [str(RAY), "start", "--head", "--block", "--port", str(port), "--temp-dir", str(temp_dir), "--num-cpus", "2",
+         "--include-dashboard", "false", "--disable-usage-stats"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while "Ray runtime started" not in (home / "head.log").read_text():
+            assert head.poll() is None and time.monotonic() < deadline, (home / "head.log").read_text()[-3000:]
+            time.sleep(0.5)
+        yield f"127.0.0.1:{port}"
+    finally:
+        head.terminate()
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()
+            head.wait()
+        log.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def farm_ray(*argv, env: dict) -> tuple[subprocess.CompletedProcess, float]:
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "dreamvideo", "farm", "ray", *map(str, argv)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    return done, time.monotonic() - started
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("auth", ["token", "none"])
+def test_ray_cluster_with_and_without_token_authentication(tmp_path, pan, auth):
+    pytest.importorskip("ray")
+    home = tmp_path / "home"
+    home.mkdir()
+    film = tmp_path / "film.mp4"
+    job = [pan, film, "--frames", "0-3", "--chunk", "2", "--preroll", "2", "--gpus-per-task", "0", *FAST]
+    client = {**ENV, "HOME": str(home)}
+    with ray_head(home, token=TOKEN if auth == "token" else None) as address:
+        if auth == "token":
+            # without the token the cluster refuses the client: an error within seconds, with the way to give it
+            refused, seconds = farm_ray(*job, "--address", address, env=client)
+            assert refused.returncode == 2, refused.stderr[-3000:]
+            assert f"error: the Ray cluster at {address} refused this client" in refused.stderr
+            assert "hint: " in refused.stderr and "RAY_AUTH_TOKEN" in refused.stderr
+            assert "internal failure" not in refused.stderr
+            assert seconds < 60, seconds  # imports (torch, Ray) on 2 shared cores; Ray alone retries for ~20 s
+            assert not film.exists()
+            client.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=TOKEN)
+        ran, _ = farm_ray(*job, "--address", address, env=client)
+    assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-3000:]
+    assert "chunk 2/2 (frames 2-3) done" in ran.stderr or "chunk 1/2 (frames 0-1) done" in ran.stderr
+    assert "2/2 chunks done, 4/4 frames of the job rendered" in ran.stderr
+    assert video_frames(film) == 4
+    assert sorted(int(p.stem[6:]) for p in (tmp_path / "film.frames").glob("frame_*.png")) == [0, 1, 2, 3]
+
+
+def test_ray_without_address_runs_its_own_instance(capsys, tmp_path, pan, monkeypatch):
+    """Whatever Ray recorded (here: RAY_ADDRESS at a cluster that is gone), no --address is a local instance."""
+    ray = pytest.importorskip("ray")
+    from dreamvideo.farm.ray_runner import run_on_ray
+
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{free_port()}")
+    monkeypatch.setenv("PYTHONPATH", ENV["PYTHONPATH"])  # the local instance's workers import this tree
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    started = time.monotonic()
+    result = run_on_ray(str(pan), str(tmp_path / "film.mp4"), chunk=2, frames="0-1", preroll=0, gpus_per_task=0,
+                        dream=DreamSettings(octaves=1, steps=1), video=VideoSettings(refine_steps=1, quiet=True))
+    assert result.frames == 2 and not ray.is_initialized()
+    assert time.monotonic() - started < 300
+
+
+def test_ray_cluster_that_cannot_be_reached_is_an_error_within_seconds(capsys, tmp_path, pan):
+    pytest.importorskip("ray")
+    started = time.monotonic()
+    code, _, err = cli(capsys, "farm", "ray", pan, tmp_path / "f.mp4", "--frames", "0-3", "--chunk", "2",
+                       "--address", f"127.0.0.1:{free_port()}", *FAST)
+    assert code == 2 and err.startswith(f"error: no Ray cluster answers at 127.0.0.1:"), err
+    assert "hint: start one with `ray start --head" in err
+    assert time.monotonic() - started < 10
+    code, _, err = cli(capsys, "farm", "ray", pan, tmp_path / "f.mp4", "--chunk", "2", "--address", "nowhere", *FAST)
+    assert code == 2 and "is not HOST:PORT" in err
+    assert list(tmp_path.iterdir()) == []  # no film, no frames folder
 
 
 def fail_once(marker: str):
@@ -228,7 +339,7 @@ def test_ray_runner_retries_a_failed_chunk_and_assembles(capsys, tmp_path, clip,
     film = tmp_path / "film.mp4"
     settings = dict(dream=DreamSettings(octaves=1, steps=1), video=VideoSettings(refine_steps=1, quiet=True))
     # without retries the failure ends the job: one error, no film, the other chunks' frames kept
-    with pytest.raises(MediaError, match=r"1 of 3 chunks failed after 1 tries; chunk 1 \(4-7\)"):
+    with pytest.raises(MediaError, match=r"1 of 3 chunks failed after 1 tries; chunk 2/3 \(frames 4-7\)"):
         run_on_ray(str(clip), str(film), chunk=4, frames="0-11", preroll=3, retries=0,
                    task=fail_once(str(tmp_path / "failed-before")), **settings)
     assert not film.exists()
@@ -245,13 +356,14 @@ def test_ray_runner_retries_a_failed_chunk_and_assembles(capsys, tmp_path, clip,
     assert (result.frames, result.chunks) == (12, 3) and result.work == tmp_path / "film.frames"
     assert video_frames(film) == 12
     err = capsys.readouterr().err
-    assert "3/3 chunks done, 12/12 frames" in err
+    assert "3/3 chunks done, 12/12 frames of the job rendered" in err
+    assert "chunk 2/3 (frames 4-7) done" in err
 
     # the CLI: the same job resumes (nothing left to render) and assembles again
     code, stdout, err = cli(capsys, "farm", "ray", clip, film, "--frames", "0-11", "--chunk", "4", "--preroll", "3",
                             *FAST)
     assert code == 0, err
-    assert "assembled 12 frames from 3 chunks" in stdout
+    assert "assembled 12 frames from 3 chunks" in stdout and "the final PNG sequence in" in stdout
     again = read_frame(tmp_path / "film.frames", 5).image
     assert np.array_equal(again, read_frame(result.work, 5).image)
 

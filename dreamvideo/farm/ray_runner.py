@@ -57,10 +57,10 @@ def render_chunk(
 def check_cluster(address: str, *, timeout: float = CLUSTER_TIMEOUT_S) -> None:
     """Ask the Ray cluster at ``address`` (``HOST:PORT`` of its head) whether it takes this client.
 
-    One TCP connection, then one call to the head's GCS with this client's token (as
-    ``ray.init`` would send it), each within ``timeout`` seconds: ``ray.init`` itself
-    retries a refused or missing cluster for minutes. A ``ray://`` (Ray Client) address
-    is left to Ray.
+    One TCP connection (within ``timeout`` seconds), then Ray's own GCS client asks the
+    head for its cluster id with this client's token, which a head with token
+    authentication answers at once: ``ray.init`` itself retries a refused or missing
+    cluster for tens of seconds to minutes. A ``ray://`` (Ray Client) address is left to Ray.
 
     Raises:
         ConfigError: a malformed address; the cluster refused this client's token.
@@ -82,28 +82,19 @@ def check_cluster(address: str, *, timeout: float = CLUSTER_TIMEOUT_S) -> None:
             hint="start one with `ray start --head --port PORT` on the head node, "
             "or leave --address out to run on a local instance",
         ) from None
+    from ray._raylet import GcsClient
+    from ray.exceptions import AuthenticationError
+
     try:
-        import grpc
-        from ray._private.authentication.grpc_authentication_client_interceptor import (
-            SyncAuthenticationMetadataClientInterceptor,
-        )
-        from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
-    except ImportError:  # another Ray version: ray.init finds out
-        return
-    channel = grpc.intercept_channel(grpc.insecure_channel(address), SyncAuthenticationMetadataClientInterceptor())
-    try:
-        stub = gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel)
-        stub.GetClusterId(gcs_service_pb2.GetClusterIdRequest(), timeout=timeout)
-    except grpc.RpcError as e:
-        details = (e.details() or e.code().name).splitlines()[0]
-        if e.code() == grpc.StatusCode.UNAUTHENTICATED:
-            raise ConfigError(f"the Ray cluster at {address} refused this client: {details}", hint=TOKEN_HINT) from None
+        GcsClient(address=address)  # asks the head for its cluster id, with this client's token
+    except AuthenticationError as e:
+        details = str(e).split(". ")[0]
+        raise ConfigError(f"the Ray cluster at {address} refused this client: {details}", hint=TOKEN_HINT) from None
+    except Exception as e:  # noqa: BLE001 - anything else the client reports: not a Ray head that takes us
         raise MediaError(
-            f"the Ray cluster at {address} does not answer as a Ray head: {details}",
+            f"the Ray cluster at {address} does not answer as a Ray head: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
             hint="check the address and port (`ray status` on the head shows them)",
         ) from None
-    finally:
-        channel.close()
 
 
 def _job_range(source: str, frames: str | None, video: VideoSettings) -> FrameRange:
@@ -166,10 +157,10 @@ def run_on_ray(
     work = Path(work) if work is not None else frames_folder(output)
     quiet = video.quiet
     video = replace(video, quiet=True, json_report=None)  # each task's own output would interleave
-    prepare_render(source, work, [span], dream, video, bit_depth=bit_depth)  # refuse early, not in every task
     started_here = not ray.is_initialized()
     if started_here and address is not None:
         check_cluster(address)
+    prepare_render(source, work, [span], dream, video, bit_depth=bit_depth)  # refuse early, not in every task
     record_chunks(work, [c.frames for c in chunks], preroll=preroll)  # `farm status` shows the chunks waiting too
 
     if started_here:
