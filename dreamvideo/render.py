@@ -154,13 +154,22 @@ def render_frames(
     done = set() if replace else {i for i in wanted if is_complete(frame_path(folder, i))}
     result.skipped = sorted(done)
     runs = [FrameRange(a, b) for a, b in _segments(wanted)]
-    record_chunks(folder, runs, preroll=preroll)
-    # Each run with a frame missing: dreamed from its pre-roll up to its last missing frame.
-    todo = []
+    # A missing frame is dreamed again as the chunk that first held it dreamed it (its start and
+    # pre-roll, from chunks/), whatever ranges this command gives; else as part of this run.
+    recorded = {} if replace else _recorded_chunks(folder)
+    record_chunks(folder, [r for r in runs if not any(_overlap(r, c) for c in recorded)], preroll=preroll)
+    owners: dict[tuple[FrameRange, int], set[int]] = {}
     for run in runs:
-        missing = [i for i in range(run.start, run.end + 1) if i not in done]
-        if missing:
-            todo.append((run, FrameRange(max(0, run.start - preroll), missing[-1]), set(missing)))
+        for i in range(run.start, run.end + 1):
+            if i not in done:
+                owner = max((c for c in recorded if c.start <= i <= c.end), key=lambda c: c.start, default=None)
+                key = (owner, recorded[owner]) if owner is not None else (run, preroll)
+                owners.setdefault(key, set()).add(i)
+    # Each chunk with a frame missing: dreamed from its pre-roll up to its last missing frame.
+    todo = [
+        (run, FrameRange(max(0, run.start - lead), max(missing)), missing)
+        for (run, lead), missing in sorted(owners.items(), key=lambda item: item[0][0].start)
+    ]
     if not todo:
         result.wall_time = time.perf_counter() - started
         return result
@@ -174,7 +183,7 @@ def render_frames(
             progress = stack.enter_context(Progress(lead_total + frames_total, quiet=video.quiet, preroll=lead_total))
         dreamed = 0
         for run, decode, missing in todo:
-            if progress is not None and len(missing) < len(run) and not video.quiet:
+            if len(missing) < len(run):
                 progress.note(
                     f"resuming {run}: {len(missing)} of its {len(run)} frames missing ({format_indices(sorted(missing))}); "
                     f"dreaming again from frame {decode.start} so that they match the frames already there"
@@ -245,15 +254,28 @@ def record_chunks(folder: str | os.PathLike, runs: list[FrameRange], *, preroll:
 
 def read_chunks(folder: str | os.PathLike) -> list[FrameRange]:
     """The runs (chunks) recorded in ``folder``, by first frame; [] when none is."""
+    return sorted(_recorded_chunks(folder), key=lambda r: (r.start, r.end))
+
+
+def _recorded_chunks(folder: str | os.PathLike) -> dict[FrameRange, int]:
+    """The recorded runs (chunks) of ``folder`` → the pre-roll each was dreamed with."""
     chunks = Path(folder) / CHUNKS
     if not chunks.is_dir():
-        return []
-    found = []
+        return {}
+    found = {}
     for entry in os.scandir(chunks):
         m = _CHUNK_NAME.fullmatch(entry.name)
         if m:
-            found.append(FrameRange(int(m[1]), int(m[2])))
-    return sorted(found, key=lambda r: (r.start, r.end))
+            try:
+                preroll = int(json.loads(Path(entry.path).read_text())["preroll"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # not a record this version wrote: the frames count, not the chunk
+            found[FrameRange(int(m[1]), int(m[2]))] = preroll
+    return found
+
+
+def _overlap(a: FrameRange, b: FrameRange) -> bool:
+    return a.start <= b.end and b.start <= a.end
 
 
 def prepare_render(

@@ -296,6 +296,7 @@ def test_ray_without_address_runs_its_own_instance(capsys, tmp_path, pan, monkey
     from dreamvideo.farm.ray_runner import run_on_ray
 
     monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{free_port()}")
+    monkeypatch.setenv("HOME", str(tmp_path))  # a local instance writes its token to ~/.ray
     monkeypatch.setenv("PYTHONPATH", ENV["PYTHONPATH"])  # the local instance's workers import this tree
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     started = time.monotonic()

@@ -151,11 +151,31 @@ def test_resume_after_deleting_and_truncating_frames_is_bit_identical(capsys, tm
     code, stdout, err = cli(capsys, *chunk)
     assert code == 0 and "rendered 0 frames" in stdout and "(6 already complete)" in stdout
 
+    # resumed by another command (the whole range at once): frame 7 is still dreamed as its chunk dreamed it
+    frame_path(out, 7).unlink()
+    code, stdout, err = cli(capsys, "render", pan, "--frames", "0-11", "--out", out, "--preroll", "4", *FAST)
+    assert code == 0 and "rendered 7 frames" in stdout, err
+    assert np.array_equal(read_frame(out, 7).image, first[7])
+    assert sorted(p.name for p in (out / "chunks").iterdir()) == ["6-11.json"]  # 0-11 overlaps the chunk: not a chunk
+
 
 def test_render_progress_counts_preroll_and_frames_apart(capsys, tmp_path, clip):
     code, _, err = cli(capsys, "render", clip, "--frames", "10-12", "--out", tmp_path / "f", *FAST[:-1])
     assert code == 0, err
     assert "dreamed 11/11 frames (pre-roll 8 + 3 frames)" in err, err
+
+
+def test_render_prints_each_scene_cut(capsys, tmp_path):
+    from .clips import similar_cut, write_clip
+
+    shots = similar_cut()  # a hard cut at frame 8 between two shots of one room
+    clip = write_clip(tmp_path / "cut.mp4", shots.frames[5:11])  # the cut is now at frame 3
+    report = tmp_path / "report.json"
+    code, _, err = cli(capsys, "render", clip, "--frames", "2-4", "--out", tmp_path / "f", "--preroll", "1",
+                       "--json-report", report, *FAST[:-1])
+    assert code == 0, err
+    assert [line for line in err.splitlines() if "scene cut" in line] == ["scene cut at frame 3: the dream starts afresh"]
+    assert json.loads(report.read_text())["scene_cuts"] == [3]
 
 
 # ---------------------------------------------------------------------------
