@@ -258,7 +258,8 @@ def _farm_status(args: Namespace) -> int:
     recorded = read_chunks(args.folder)
     chunks = job_chunks(recorded, frames=frames, chunk=args.chunk)
     if recorded:
-        print(f"chunks as the job rendered them into {args.folder} ({len(recorded)} started)")
+        print(f"chunks as the job rendered them into {args.folder} ({len(recorded)} started"
+              + ("; give --frames A-B to count the chunks not started yet)" if frames is None else ")"))
         sizes = {len(r) for r in recorded[:-1]}
         if args.chunk is not None and sizes and sizes != {args.chunk}:
             print(f"note: the job's chunks are of {', '.join(map(str, sorted(sizes)))} frames; --chunk {args.chunk} "

@@ -168,7 +168,10 @@ def run_on_ray(
             ray.init(
                 address=address or "local", include_dashboard=False, log_to_driver=False, logging_level="ERROR"
             )
-        except ConnectionError as e:  # refused after the check (a token or version mismatch)
+        except ConnectionError as e:
+            if address is None:
+                raise
+            # refused after the check: a token or Ray version mismatch
             raise MediaError(f"cannot join the Ray cluster at {address}: {e}", hint=TOKEN_HINT) from None
     try:
         gpus = gpus_per_task if gpus_per_task is not None else (1 if ray.cluster_resources().get("GPU", 0) > 0 else 0)
