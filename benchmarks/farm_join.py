@@ -8,7 +8,7 @@ compared at the joins with the median of the transitions away from them. It also
 deletes a frame and cuts one short in the middle chunk and resumes: the frames
 must be bit-identical to those first written.
 
-Run: ``python benchmarks/farm_join.py [--frames 36] [--chunk 12] [--width 160]``.
+Run: ``python benchmarks/farm_join.py [--frames 36] [--chunk 12] [--width 160] [--steps N]``.
 """
 
 from __future__ import annotations
@@ -39,11 +39,13 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=36)
     parser.add_argument("--chunk", type=int, default=12)
     parser.add_argument("--width", type=int, default=160)
+    parser.add_argument("--steps", type=int, help="ascent steps per octave (default: the dream's default)")
     args = parser.parse_args()
     size = (args.width, round(args.width * 9 / 16 / 2) * 2)
     pano = panorama("workshop")
     frames = [view(pano, -30.0 + 1.5 * i, 4.0 * math.sin(2 * math.pi * i / 24), size=size) for i in range(args.frames)]
-    dream, video = DreamSettings(device="cpu"), VideoSettings(quiet=True)
+    dream = DreamSettings(device="cpu", **({"steps": args.steps} if args.steps else {}))
+    video = VideoSettings(quiet=True)
     span = FrameRange(0, args.frames - 1)
     K = DEFAULT_PREROLL
     with tempfile.TemporaryDirectory() as tmp:
@@ -55,6 +57,7 @@ def main() -> None:
         for a in starts:
             render_frames(str(clip), chunked, FrameRange(a, min(a + args.chunk, args.frames) - 1), dream, video)
         chunk_time = time.perf_counter() - started
+        print("chunked_done", round(time.perf_counter() - started, 1), file=sys.stderr, flush=True)
         raw = [read_frame(chunked, i).image for i in range(args.frames)]
         # resume: frame 2 of the middle chunk deleted, frame 5 cut short, as a killed worker leaves them
         middle = starts[len(starts) // 2]
@@ -64,11 +67,13 @@ def main() -> None:
         frame_path(chunked, lost[1]).write_bytes(data[: len(data) // 2])
         render_frames(str(clip), chunked, FrameRange(middle, min(middle + args.chunk, args.frames) - 1), dream, video)
         resumed_diff = max(int(np.abs(read_frame(chunked, i).image.astype(int) - raw[i]).max()) for i in lost)
+        print("resumed", round(time.perf_counter() - started, 1), file=sys.stderr, flush=True)
         assemble(str(chunked), str(tmp / "film.mp4"))
         final = [read_frame(chunked, i).image for i in range(args.frames)]
         started = time.perf_counter()
         render_frames(str(clip), sequential, span, dream, video)
         sequential_time = time.perf_counter() - started
+        print("sequential_done", round(time.perf_counter() - started, 1), file=sys.stderr, flush=True)
         seq = [read_frame(sequential, i).image for i in range(args.frames)]
 
     def errors(film):
@@ -81,6 +86,7 @@ def main() -> None:
     median = float(np.median(outside))
     result = {
         "clip": f"{args.frames} frames {size[0]}x{size[1]}, camera turning 1.5 deg/frame over samples/workshop.png",
+        "steps": dream.steps,
         "chunks": [f"{a}-{min(a + args.chunk, args.frames) - 1}" for a in starts],
         "preroll": K,
         "median_outside_joins": round(median, 3),
