@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -43,6 +43,7 @@ from .timeline import Timeline
 
 __all__ = [
     "CUDA_FRAME_BATCH",
+    "Progress",
     "RunReport",
     "TemporalDreamer",
     "TemporalState",
@@ -139,7 +140,7 @@ def dream_video(
     dream: DreamSettings,
     video: VideoSettings,
     *,
-    progress: Callable[[int, int | None], None] | None = None,
+    progress: Progress | None = None,
     stop: threading.Event | None = None,
 ) -> RunReport:
     """Dream the video at ``source`` (path, URL or ``-``) into ``output`` (path, URL or ``-``).
@@ -202,7 +203,7 @@ def run_frames(
     preroll_sink: Sink | None = None,
     state: TemporalState | None = None,
     stereo: str = "none",
-    progress: Callable[[int, int | None], None] | None = None,
+    progress: Progress | None = None,
     stop: threading.Event | None = None,
     timeline: Timeline | None = None,
 ) -> TemporalState:
@@ -212,7 +213,8 @@ def run_frames(
     leave, not handed to ``sink`` (to ``preroll_sink`` if given: the render keeps them for
     the cross-fade at a chunk join). ``state`` continues another run's temporal state.
     ``stereo`` (``top-bottom``/``left-right``) dreams both eyes of each frame as one.
-    Counts, cuts and stage times go into ``report``; returns the final temporal state.
+    Counts, cuts and stage times go into ``report``; frames dreamed and each scene cut go to
+    ``progress`` (default: a bar or a line on stderr). Returns the final temporal state.
     In a live run (``video.live``), ``stop`` set ends the run after the frame being dreamed,
     as the end of the input would: the sink finishes, and ``report.live["stopped"]`` says so.
     ``timeline`` gives each frame its scheduled settings (``timeline.py``).
@@ -241,7 +243,7 @@ def run_frames(
                 FlowWorkers(method=video.flow, scale=scale, processes=processes, wrap_x=wrap_x, stereo=eyes)
             )
         total = reader.expected_frames
-        bar = stack.enter_context(_progress(total, quiet=video.quiet)) if progress is None else None
+        bar = stack.enter_context(Progress(total, quiet=video.quiet)) if progress is None else progress
         live = _Latest(reader, times, pace=not is_stream(reader.source), stop=stop) if video.live else None
         if live is not None:
             decoded = live
@@ -260,6 +262,7 @@ def run_frames(
             nonlocal dreamed
             if cut:
                 report.cuts.append(frame.index)
+                bar.cut(frame.index)
             if write_from is None or frame.index >= write_from:
                 sink.put(frame, image)
                 report.frames += 1
@@ -270,7 +273,7 @@ def run_frames(
             if live is not None:
                 live.done(frame)
             dreamed += 1
-            (progress or bar.update)(dreamed, total)
+            bar.update(dreamed, total)
 
         independent = flows is None and live is None and type(temporal) is TemporalDreamer and timeline is None
         batch = frame_batch(video, dreamer) if independent else 1
@@ -526,23 +529,44 @@ class _Latest:
         self._thread.join(timeout=0.5)
 
 
-class _progress:
-    """A tqdm bar on a terminal; a plain line every few seconds otherwise; nothing when quiet."""
+class Progress:
+    """Frames dreamed: a tqdm bar on a terminal, a plain line every few seconds otherwise, nothing when quiet.
+
+    ``preroll``: how many of the ``total`` frames are pre-roll (dreamed, not written); the
+    line says so (``pre-roll 8 + 15 frames``). Scene cuts and notes get a line each.
+    """
 
     PLAIN_EVERY_S = 5.0
 
-    def __init__(self, total: int | None, *, quiet: bool) -> None:
-        self.total, self.quiet = total, quiet
+    def __init__(self, total: int | None, *, quiet: bool, preroll: int = 0) -> None:
+        self.total, self.quiet, self.preroll = total, quiet, preroll
         self.bar = None
         self.started = self.last_line = time.perf_counter()
         self.done = 0
 
-    def __enter__(self) -> _progress:
+    def __enter__(self) -> Progress:
         if not self.quiet and sys.stderr.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=self.total, desc="dreaming", unit="frame", dynamic_ncols=True, file=sys.stderr)
+            self.bar = tqdm(total=self.total, desc=f"dreaming{self._parts()}", unit="frame", dynamic_ncols=True, file=sys.stderr)
         return self
+
+    def _parts(self) -> str:
+        if not self.preroll or not self.total:
+            return ""
+        return f" (pre-roll {self.preroll} + {self.total - self.preroll} frames)"
+
+    def cut(self, index: int) -> None:
+        """A scene cut found before frame ``index``: the dream starts afresh there."""
+        self.note(f"scene cut at frame {index}: the dream starts afresh")
+
+    def note(self, text: str) -> None:
+        if self.quiet:
+            return
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr, flush=True)
 
     def update(self, done: int, total: int | None) -> None:
         if self.quiet:
@@ -559,7 +583,7 @@ class _progress:
         fps = done / elapsed if elapsed else 0.0
         of = f"/{total}" if total else ""
         eta = f", eta {(total - done) / fps:.0f}s" if total and fps else ""
-        return f"dreamed {done}{of} frames, {fps:.2f} frames/s{eta}"
+        return f"dreamed {done}{of} frames{self._parts()}, {fps:.2f} frames/s{eta}"
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if self.bar is not None:

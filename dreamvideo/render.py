@@ -2,6 +2,8 @@
 
     DIR/frame_%06d.png                 one per frame, 0-based source index, written atomically
     DIR/preroll_A/frame_%06d.png       the pre-roll dreamed before frame A (the K frames before it)
+    DIR/unjoined/frame_%06d.png        a chunk's own dream of a frame that ``assemble`` replaced by the join
+    DIR/chunks/A-B.json                one per run (chunk) rendered into DIR: its frames and pre-roll
     DIR/render.json                    the sidecar: the source (identity, facts), frame size, bit depth, settings
 
 ``render`` is the staged runner of ``pipeline.py`` with a PNG-sequence sink.
@@ -11,13 +13,18 @@ not the one the previous chunk carries, though: two runs of the dream never
 converge to one pattern (measured: the difference from a sequential run does
 not shrink over 20 pre-roll frames), so ``assemble`` cross-fades the previous
 chunk's last K frames into the pre-roll's dreams of the same frames; the join
-is spread over K frames instead of showing as a pop.
+is spread over K frames instead of showing as a pop. ``assemble`` writes the
+joined frames back into DIR (the chunk's own dreams of them move to
+``unjoined/``), or a final sequence into another folder, so the PNG sequence
+carries the film's pixels.
 
-Rerunning skips complete frames: each run of missing frames is rendered with
-its own pre-roll (and lead-in). Each frame's random numbers come from (seed,
-frame index), so chunking never changes them and a chunk rendered twice gives
-the same pixels on the CPU. The sidecar holds nothing about the range, so
-chunks rendering into one DIR at the same time write the same sidecar.
+Rerunning skips complete frames. A run (the frames given, contiguous ranges
+merged) with frames missing is dreamed again from its pre-roll, exactly as the
+first time, and only the missing frames are written: each frame's random numbers
+come from (seed, frame index) and the temporal state from the frames before it,
+so a resumed frame is the frame the first run wrote (bit-identical on the CPU).
+The sidecar holds nothing about the range, so chunks rendering into one DIR at
+the same time write the same sidecar; each run records itself in ``chunks/``.
 """
 
 from __future__ import annotations
@@ -29,10 +36,11 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -41,19 +49,26 @@ from .errors import ConfigError, MediaError
 from .io import check_input_file, check_output_path, check_writable_folder, check_video_output, is_stream, open_video, open_writer
 from .io._util import check_video_input
 from .io.atomic import write_atomically
-from .io.sequence import frame_indices, frame_path, is_complete, read_frame
+from .io.sequence import SequenceFrame, frame_indices, frame_path, is_complete, read_frame, write_frame
 from .panorama.metadata import Layout, check_aspect, resolve_layout
 
+if TYPE_CHECKING:
+    from .pipeline import Progress
+
 __all__ = [
+    "Assembled",
     "DEFAULT_PREROLL",
     "SIDECAR",
     "RenderResult",
     "assemble",
     "assembled_frames",
+    "finalize_frames",
     "format_indices",
     "missing_frames",
     "prepare_render",
+    "read_chunks",
     "read_sidecar",
+    "record_chunks",
     "render_frames",
 ]
 
@@ -61,6 +76,9 @@ DEFAULT_PREROLL = 8
 SIDECAR = "render.json"
 LEAD_PATTERN = "preroll_{:06d}"  # DIR/preroll_A/frame_%06d.png: the pre-roll dreamed before frame A
 _LEAD_NAME = re.compile(r"preroll_(\d{6,})")
+UNJOINED = "unjoined"  # DIR/unjoined/frame_%06d.png: a chunk's own dream of a frame the join replaced
+CHUNKS = "chunks"  # DIR/chunks/A-B.json: the runs rendered into DIR (what `farm status` reads)
+_CHUNK_NAME = re.compile(r"(\d+)-(\d+)\.json")
 SIDECAR_VERSION = 1
 # Settings that do not change a frame's pixels: not compared between renders into one DIR.
 _DREAM_NOT_COMPARED = {"device"}
@@ -70,14 +88,24 @@ _HEAD_BYTES = 1 << 20  # the source is known by its size and the hash of its fir
 
 @dataclass
 class RenderResult:
-    """What a render did: frames written, frames found complete, pre-roll frames dreamed, seconds."""
+    """What a render did: frames written, frames found complete, pre-roll frames dreamed, scene cuts, seconds."""
 
     folder: Path
     frames: list[FrameRange]
     written: list[int] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
     preroll_frames: int = 0
+    cuts: list[int] = field(default_factory=list)
     wall_time: float = 0.0
+
+
+@dataclass
+class Assembled:
+    """What ``assemble`` did: frames encoded, the folder of the final PNG sequence, the frames written there."""
+
+    frames: int
+    final_folder: Path
+    written: list[int]
 
 
 # ---------------------------------------------------------------------------
@@ -94,20 +122,25 @@ def render_frames(
     preroll: int = DEFAULT_PREROLL,
     bit_depth: int = 8,
     force: bool = False,
-    progress: Callable[[int, int | None], None] | None = None,
+    progress: Progress | None = None,
 ) -> RenderResult:
     """Render ``frames`` of ``source`` into ``folder`` as ``frame_%06d.png``, resuming a partial render.
 
-    ``frames``: a range or non-overlapping ranges (``video.frames`` is ignored). ``force`` renders into a
-    folder made from another source or with other settings (or with frames and no sidecar):
-    its frames and pre-rolls are removed first and the sidecar replaced.
+    ``frames``: a range or non-overlapping ranges (``video.frames`` is ignored); contiguous
+    ranges are one run, each run dreamed from ``preroll`` frames before its first. A run with
+    frames missing is dreamed again from there, up to its last missing frame, and only the
+    missing frames (and pre-roll frames) are written: they equal what the first run wrote.
+    ``force`` renders into a folder made from another source or with other settings (or
+    with frames and no sidecar): its frames and pre-rolls are removed first and the sidecar
+    replaced. ``progress``: where the frames dreamed are counted (default: a bar or a line
+    on stderr, pre-roll and frames apart, unless ``video.quiet``).
 
     Raises:
         ConfigError: bad pre-roll or bit depth; the folder holds another render (without ``force``).
         MediaError: unreadable source, a range beyond the clip, an unusable folder.
         ModelError: bad model or layer.
     """
-    from .pipeline import RunReport, run_frames  # the runner (and torch) only once the checks pass
+    from .pipeline import Progress, RunReport, run_frames  # the runner (and torch) only once the checks pass
     from .sinks import PngSequenceSink
     from .panorama.projection import dreamer_for
     from .timeline import Timeline
@@ -121,39 +154,130 @@ def render_frames(
     result = RenderResult(folder, ranges)
     done = set() if replace else {i for i in wanted if is_complete(frame_path(folder, i))}
     result.skipped = sorted(done)
-    to_write = {i for i in wanted if i not in done}
-    segments = _segments(sorted(to_write))
-    if segments:
-        layout = Layout(**read_sidecar(folder)["layout"])
-        dreamer = dreamer_for(dream, layout)
-        total = sum(end - max(0, start - preroll) + 1 for start, end in segments)
+    runs = [FrameRange(a, b) for a, b in _segments(wanted)]
+    # A missing frame is dreamed again as the chunk that first held it dreamed it (its start and
+    # pre-roll, from chunks/), whatever ranges this command gives; else as part of this run.
+    recorded = {} if replace else _recorded_chunks(folder)
+    record_chunks(folder, [r for r in runs if not any(_overlap(r, c) for c in recorded)], preroll=preroll)
+    owners: dict[tuple[FrameRange, int], set[int]] = {}
+    for run in runs:
+        for i in range(run.start, run.end + 1):
+            if i not in done:
+                owner = max((c for c in recorded if c.start <= i <= c.end), key=lambda c: c.start, default=None)
+                key = (owner, recorded[owner]) if owner is not None else (run, preroll)
+                owners.setdefault(key, set()).add(i)
+    # Each chunk with a frame missing: dreamed from its pre-roll up to its last missing frame.
+    todo = [
+        (run, FrameRange(max(0, run.start - lead), max(missing)), missing)
+        for (run, lead), missing in sorted(owners.items(), key=lambda item: item[0][0].start)
+    ]
+    if not todo:
+        result.wall_time = time.perf_counter() - started
+        return result
+
+    layout = Layout(**read_sidecar(folder)["layout"])
+    dreamer = dreamer_for(dream, layout)
+    lead_total = sum(run.start - decode.start for run, decode, _ in todo)
+    frames_total = sum(decode.end - run.start + 1 for run, decode, _ in todo)
+    with ExitStack() as stack:
+        if progress is None:
+            progress = stack.enter_context(Progress(lead_total + frames_total, quiet=video.quiet, preroll=lead_total))
         dreamed = 0
-        for start, end in segments:
+        for run, decode, missing in todo:
+            if len(missing) < len(run):
+                progress.note(
+                    f"resuming {run}: {len(missing)} of its {len(run)} frames missing ({format_indices(sorted(missing))}); "
+                    f"dreaming again from frame {decode.start} so that they match the frames already there"
+                )
             report = RunReport(source, str(folder))
-            decode = FrameRange(max(0, start - preroll), end)
             with open_video(source, frames=decode, size=video.frame_size, width=video.width) as reader:
                 sink = PngSequenceSink(folder, bit_depth=bit_depth, times=report.stage_times)
                 lead = None
-                if decode.start < start:  # the pre-roll's dreams: the cross-fade into this run at assembly
-                    lead_folder = folder / LEAD_PATTERN.format(start)
+                if decode.start < run.start:  # the pre-roll's dreams: the cross-fade into this run at assembly
+                    lead_folder = folder / LEAD_PATTERN.format(run.start)
                     lead_folder.mkdir(exist_ok=True)
-                    lead = PngSequenceSink(lead_folder, bit_depth=bit_depth, times=report.stage_times)
-                base = dreamed
-
-                def step(n: int, _total: int | None, base: int = base) -> None:
-                    if progress is not None:
-                        progress(base + n, total)
-
+                    lead_missing = {i for i in range(decode.start, run.start) if not is_complete(frame_path(lead_folder, i))}
+                    lead = _Only(PngSequenceSink(lead_folder, bit_depth=bit_depth, times=report.stage_times), lead_missing)
                 run_frames(
-                    reader, sink, dreamer, video, report=report, write_from=start, preroll_sink=lead, stereo=layout.stereo,
-                    progress=step if progress is not None else None,
+                    reader, _Only(sink, missing), dreamer, video, report=report, write_from=run.start,
+                    preroll_sink=lead, stereo=layout.stereo, progress=_Offset(progress, dreamed),
                     timeline=Timeline.for_run(dream, video, reader),  # frame index → settings: chunks agree
                 )
             dreamed += report.frames + report.preroll_frames
             result.written += sink.written
             result.preroll_frames += report.preroll_frames
+            result.cuts += report.cuts
     result.wall_time = time.perf_counter() - started
     return result
+
+
+class _Only:
+    """A sink that passes on only the frames in ``indices`` (a resumed run dreams all, writes the missing)."""
+
+    def __init__(self, sink, indices: set[int]) -> None:
+        self.sink, self.indices = sink, indices
+        self.dtype = sink.dtype
+
+    def __enter__(self) -> _Only:
+        self.sink.__enter__()
+        return self
+
+    def put(self, frame, image) -> None:
+        if frame.index in self.indices:
+            self.sink.put(frame, image)
+
+    def __exit__(self, *exc) -> None:
+        self.sink.__exit__(*exc)
+
+
+class _Offset:
+    """One run's progress counted on into the progress of the whole render (its runs in turn)."""
+
+    def __init__(self, progress: Progress, base: int) -> None:
+        self.progress, self.base = progress, base
+
+    def update(self, done: int, _total: int | None) -> None:
+        self.progress.update(self.base + done, self.progress.total)
+
+    def cut(self, index: int) -> None:
+        self.progress.cut(index)
+
+
+def record_chunks(folder: str | os.PathLike, runs: list[FrameRange], *, preroll: int) -> None:
+    """Record each run (chunk) in ``folder/chunks/A-B.json``: what ``farm status`` reads."""
+    chunks = Path(folder) / CHUNKS
+    chunks.mkdir(exist_ok=True)
+    for run in runs:
+        path = chunks / f"{run}.json"
+        text = json.dumps({"frames": str(run), "preroll": preroll}) + "\n"
+        if not path.is_file() or path.read_text() != text:
+            write_atomically(path, text)
+
+
+def read_chunks(folder: str | os.PathLike) -> list[FrameRange]:
+    """The runs (chunks) recorded in ``folder``, by first frame; [] when none is."""
+    return sorted(_recorded_chunks(folder), key=lambda r: (r.start, r.end))
+
+
+def _recorded_chunks(folder: str | os.PathLike) -> dict[FrameRange, int]:
+    """The recorded runs (chunks) of ``folder`` → the pre-roll each was dreamed with."""
+    chunks = Path(folder) / CHUNKS
+    if not chunks.is_dir():
+        return {}
+    found = {}
+    for entry in os.scandir(chunks):
+        m = _CHUNK_NAME.fullmatch(entry.name)
+        if m:
+            try:
+                preroll = int(json.loads(Path(entry.path).read_text())["preroll"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # not a record this version wrote: the frames count, not the chunk
+            found[FrameRange(int(m[1]), int(m[2]))] = preroll
+    return found
+
+
+def _overlap(a: FrameRange, b: FrameRange) -> bool:
+    return a.start <= b.end and b.start <= a.end
 
 
 def prepare_render(
@@ -217,11 +341,11 @@ def prepare_render(
 
 
 def _clear(folder: Path) -> None:
-    """Remove the frames and pre-rolls of an earlier render (``--force``)."""
+    """Remove the frames, pre-rolls, unjoined frames and chunk records of an earlier render (``--force``)."""
     for index in frame_indices(folder):
         frame_path(folder, index).unlink(missing_ok=True)
     for entry in os.scandir(folder):
-        if _LEAD_NAME.fullmatch(entry.name) and entry.is_dir():
+        if (_LEAD_NAME.fullmatch(entry.name) or entry.name in (UNJOINED, CHUNKS)) and entry.is_dir():
             shutil.rmtree(entry.path, ignore_errors=True)
 
 
@@ -351,17 +475,21 @@ def assemble(
     frames: FrameRange | None = None,
     codec: str | None = None,
     crf: int | None = None,
-) -> int:
+    final_frames: str | os.PathLike | None = None,
+) -> Assembled:
     """Encode the frames of ``folder`` into ``output`` at the source's rate and timestamps, with its audio.
 
     ``frames``: the span to assemble (default: from the first to the last frame file
     present). The audio (the source's, or the render's ``--audio``) is cut to the span;
-    the source's metadata and the render's 360° layout are written.
-    Returns the number of frames encoded.
+    the source's metadata and the render's 360° layout are written. First the PNG
+    sequence is made final (``finalize_frames``): the joined frames are written back
+    into ``folder``, or the whole final sequence into ``final_frames``; the film is
+    encoded from the same pixels.
 
     Raises:
         MediaError: no sidecar, a missing or different source, missing or cut-short frames
             (all listed), an unwritable output.
+        ConfigError: ``final_frames`` is ``folder``.
     """
     folder = Path(folder)
     sidecar = read_sidecar(folder)
@@ -399,6 +527,8 @@ def assemble(
     soundtrack = encode.get("audio")
     if soundtrack is not None:
         check_input_file(soundtrack)
+
+    written = finalize_frames(folder, frames, into=final_frames)
 
     def audio_time(frame, index: int) -> float:
         if soundtrack is None and frame.time is not None:
@@ -442,7 +572,8 @@ def assemble(
         if writer is not None:
             writer.abort()  # an existing output stays as it was
         raise
-    return len(frames)
+    final = Path(final_frames) if final_frames is not None else folder
+    return Assembled(len(frames), final, written)
 
 
 def _lead_ins(folder: Path) -> dict[int, list[int]]:
@@ -455,19 +586,13 @@ def _lead_ins(folder: Path) -> dict[int, list[int]]:
     return leads
 
 
-def assembled_frames(folder: str | os.PathLike, frames: FrameRange):
-    """The film's frames, ``(SequenceFrame, uint8 (H, W, 3) RGB)``, joins cross-faded.
+def _fades(folder: Path) -> dict[int, list[tuple[Path, float]]]:
+    """Frame index → the pre-roll folders whose dream of it fades in, with their weights.
 
-    Where a run of frames (a chunk) was rendered with a pre-roll, the frames before
-    its first one fade from the previous chunk's dream into the pre-roll's: the weight
-    of the pre-roll rises linearly to its last frame, and the chunk continues that
-    dream. (Two runs of the dream never converge to one pattern, whatever the
-    pre-roll; without the fade a join shows as a pop.)
-
-    Raises:
-        MediaError: a frame cannot be read.
+    The frames before a run (a chunk) that was rendered with a pre-roll fade from the
+    previous chunk's dream into the pre-roll's: the pre-roll's weight rises linearly to
+    its last frame, and the chunk continues that dream.
     """
-    folder = Path(folder)
     fades: dict[int, list[tuple[Path, float]]] = {}
     for start, indices in _lead_ins(folder).items():
         run = [i for i in indices if i < start]
@@ -475,18 +600,91 @@ def assembled_frames(folder: str | os.PathLike, frames: FrameRange):
             continue  # no whole pre-roll right before the run it leads into
         for j, i in enumerate(run):
             fades.setdefault(i, []).append((folder / LEAD_PATTERN.format(start), (j + 1) / (len(run) + 1)))
+    return fades
+
+
+def _own_dream(folder: Path, index: int) -> SequenceFrame:
+    """Frame ``index`` as its chunk dreamed it: ``unjoined/`` once the join has been written back."""
+    kept = folder / UNJOINED
+    return read_frame(kept if is_complete(frame_path(kept, index)) else folder, index)
+
+
+def _joined(folder: Path, index: int, fades: dict[int, list[tuple[Path, float]]]) -> SequenceFrame:
+    """Frame ``index`` of the film at the sequence's bit depth (uint8 or uint16 RGB), its join faded in."""
+    if index not in fades:
+        return read_frame(folder, index)
+    frame = _own_dream(folder, index)
+    top = float(np.iinfo(frame.image.dtype).max)
+    mixed = frame.image.astype(np.float32) / top
+    for lead_folder, weight in sorted(fades[index], key=lambda f: f[0].name):
+        lead = read_frame(lead_folder, index).image
+        mixed = (1 - weight) * mixed + weight * (lead.astype(np.float32) / float(np.iinfo(lead.dtype).max))
+    image = (np.clip(mixed, 0, 1) * top + 0.5).astype(frame.image.dtype)
+    return SequenceFrame(index, frame.pts, frame.time, image)
+
+
+def assembled_frames(folder: str | os.PathLike, frames: FrameRange):
+    """The film's frames, ``(SequenceFrame, uint8 (H, W, 3) RGB)``, joins cross-faded.
+
+    Where a run of frames (a chunk) was rendered with a pre-roll, the frames before
+    its first one fade from the previous chunk's dream into the pre-roll's (see
+    ``_fades``). (Two runs of the dream never converge to one pattern, whatever the
+    pre-roll; without the fade a join shows as a pop.) The same pixels as
+    ``finalize_frames`` writes, in 8 bits.
+
+    Raises:
+        MediaError: a frame cannot be read.
+    """
+    folder = Path(folder)
+    fades = _fades(folder)
     for index in range(frames.start, frames.end + 1):
-        frame = read_frame(folder, index)
+        frame = _joined(folder, index, fades)
         image = frame.image
-        if index in fades:
-            top = float(np.iinfo(image.dtype).max)
-            mixed = image.astype(np.float32) / top
-            for lead_folder, weight in sorted(fades[index], key=lambda f: f[0].name):
-                lead = read_frame(lead_folder, index).image
-                mixed = (1 - weight) * mixed + weight * (lead.astype(np.float32) / float(np.iinfo(lead.dtype).max))
-            yield frame, (np.clip(mixed, 0, 1) * 255 + 0.5).astype(np.uint8)
-        else:
-            yield frame, image if image.dtype == np.uint8 else _to_8bit(image)
+        yield frame, image if image.dtype == np.uint8 else _to_8bit(image)
+
+
+def finalize_frames(folder: str | os.PathLike, frames: FrameRange, *, into: str | os.PathLike | None = None) -> list[int]:
+    """Make the PNG sequence final: the film's frames (joins faded in) as ``frame_%06d.png``.
+
+    ``into`` None: the joined frames are written back into ``folder``; each frame's own
+    dream is kept in ``folder/unjoined/`` first, so running this again (or after a
+    resumed render) gives the same pixels. ``into`` a folder: every frame of ``frames``
+    is written there, ``folder`` is left as it is. Returns the frames written.
+
+    Raises:
+        MediaError: a frame cannot be read, ``into`` cannot be written.
+    """
+    folder = Path(folder)
+    bit_depth = read_sidecar(folder)["bit_depth"]
+    fades = _fades(folder)
+    written = []
+    if into is not None:
+        into = _check_folder(into)
+        if into.resolve() == folder.resolve():
+            raise ConfigError("the final frames would overwrite the render", hint="give another folder, or leave it out to write the joins back")
+    for index in range(frames.start, frames.end + 1):
+        if into is not None:
+            if index in fades:
+                _write(into, _joined(folder, index, fades), bit_depth)
+            else:  # unchanged: the file itself
+                write_atomically(frame_path(into, index), frame_path(folder, index).read_bytes())
+            written.append(index)
+        elif index in fades:
+            joined = _joined(folder, index, fades)
+            if np.array_equal(joined.image, read_frame(folder, index).image):
+                continue  # written back before
+            kept = folder / UNJOINED
+            if not is_complete(frame_path(kept, index)):
+                kept.mkdir(exist_ok=True)
+                write_atomically(frame_path(kept, index), frame_path(folder, index).read_bytes())
+            _write(folder, joined, bit_depth)
+            written.append(index)
+    return written
+
+
+def _write(folder: Path, frame: SequenceFrame, bit_depth: int) -> None:
+    image = frame.image if frame.image.dtype == np.uint8 and bit_depth == 8 else frame.image / float(np.iinfo(frame.image.dtype).max)
+    write_frame(folder, frame.index, image, bit_depth=bit_depth, pts=frame.pts, time=frame.time)
 
 
 def _to_8bit(image: np.ndarray) -> np.ndarray:

@@ -98,7 +98,7 @@ def test_mpegts_through_stdin_and_stdout(tmp_path, clip):
 
     lines = done.stderr.splitlines()
     assert any(PROGRESS.fullmatch(line) for line in lines), done.stderr  # progress goes to stderr
-    assert all(PROGRESS.fullmatch(line) or line.startswith("warning:") for line in lines), done.stderr
+    assert all(PROGRESS.fullmatch(line) or line.startswith(("warning:", "scene cut at frame ")) for line in lines), done.stderr
 
 
 # ---------------------------------------------------------------------------
@@ -222,8 +222,8 @@ def test_bad_input_is_one_error_line(capsys, tmp_path, request, case):
     assert stdout == ""
     assert len(error_lines(err)) == 1 and BAD_INPUT[case] in error_lines(err)[0], err
     assert "Traceback" not in err
-    # Besides the error: its hint, warnings, and progress lines of the frames dreamed before it.
-    others = [line for line in err.splitlines() if not PROGRESS.fullmatch(line)]
+    # Besides the error: its hint, warnings, and progress lines (and scene cuts) of the frames dreamed before it.
+    others = [line for line in err.splitlines() if not PROGRESS.fullmatch(line) and not line.startswith("scene cut at frame ")]
     assert all(line.startswith(("error:", "hint:", "warning:")) for line in others), err
     existing.check()
     if source_bytes is not None:

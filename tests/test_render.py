@@ -80,8 +80,9 @@ def test_render_writes_complete_pngs_and_a_sidecar(capsys, tmp_path, clip):
     assert code == 0, err
     assert "rendered 4 frames" in stdout
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["frame_000005.png", "frame_000006.png", "frame_000007.png", "frame_000008.png",
+    assert names == ["chunks", "frame_000005.png", "frame_000006.png", "frame_000007.png", "frame_000008.png",
                      "preroll_000005", SIDECAR]
+    assert json.loads((out / "chunks" / "5-8.json").read_text()) == {"frames": "5-8", "preroll": 3}
     # the pre-roll (frames 2-4) is kept apart, for the cross-fade at assembly
     assert sorted(p.name for p in (out / "preroll_000005").iterdir()) == [f"frame_00000{i}.png" for i in (2, 3, 4)]
     for i in range(5, 9):
@@ -119,30 +120,62 @@ def test_a_chunk_rendered_twice_gives_identical_pixels(capsys, tmp_path, clip):
     assert np.array_equal(*lead)
 
 
-def test_resume_after_deleting_and_truncating_frames(capsys, tmp_path, clip):
+def test_resume_after_deleting_and_truncating_frames_is_bit_identical(capsys, tmp_path, pan):
+    # real footage (a pan over a photo): each frame's dream carries the frames before it
     out = tmp_path / "frames"
-    assert cli(capsys, "render", clip, "--frames", "0-7", "--out", out, *FAST)[0] == 0
-    frame_path(out, 3).unlink()
-    whole = frame_path(out, 6).read_bytes()
-    frame_path(out, 6).write_bytes(whole[: len(whole) // 2])  # a worker killed while writing
-    assert not is_complete(frame_path(out, 6))
-    kept = {k: v for k, v in snapshot(out).items() if k not in ("frame_000003.png", "frame_000006.png")}
+    chunk = ["render", pan, "--frames", "6-11", "--out", out, "--preroll", "4", *FAST]
+    assert cli(capsys, *chunk)[0] == 0
+    first = {i: read_frame(out, i).image for i in range(6, 12)}
+    frame_path(out, 8).unlink()
+    whole = frame_path(out, 10).read_bytes()
+    frame_path(out, 10).write_bytes(whole[: len(whole) // 2])  # a worker killed while writing
+    assert not is_complete(frame_path(out, 10))
+    kept = {k: v for k, v in snapshot(out).items() if k not in ("frame_000008.png", "frame_000010.png")}
 
     # a cut-short frame is never assembled
     code, _, err = cli(capsys, "assemble", out, tmp_path / "film.mp4")
-    assert code == 2 and len(errors(err)) == 1 and errors(err)[0].endswith(": 3, 6"), err
+    assert code == 2 and len(errors(err)) == 1 and errors(err)[0].endswith(": 8, 10"), err
     assert not (tmp_path / "film.mp4").exists()
 
-    code, stdout, err = cli(capsys, "render", clip, "--frames", "0-7", "--out", out, *FAST)
+    code, stdout, err = cli(capsys, *chunk[:-1])  # not quiet: it says what it does
     assert code == 0, err
-    assert "rendered 2 frames" in stdout and "(6 already complete)" in stdout
-    assert is_complete(frame_path(out, 3)) and is_complete(frame_path(out, 6))
+    assert "rendered 2 frames" in stdout and "(4 already complete)" in stdout
+    assert "resuming 6-11: 2 of its 6 frames missing (8, 10); dreaming again from frame 2" in err
+    assert "pre-roll 4 + 5 frames" in err  # frames 2-5, then 6-10
+    # the resumed frames are the frames the first run wrote, not merely similar ones
+    for i in range(6, 12):
+        assert np.array_equal(read_frame(out, i).image, first[i]), i
     after = snapshot(out)
-    assert all(after[k] == v for k, v in kept.items())  # complete frames were not written again
-    assert "preroll_000003" in after or any(k.startswith("preroll_000003") for k in after)
+    assert all(after[k] == v for k, v in kept.items())  # complete frames (and the pre-roll) were not written again
 
-    code, stdout, err = cli(capsys, "render", clip, "--frames", "0-7", "--out", out, *FAST)
-    assert code == 0 and "rendered 0 frames" in stdout and "(8 already complete)" in stdout
+    code, stdout, err = cli(capsys, *chunk)
+    assert code == 0 and "rendered 0 frames" in stdout and "(6 already complete)" in stdout
+
+    # resumed by another command (the whole range at once): frame 7 is still dreamed as its chunk dreamed it
+    frame_path(out, 7).unlink()
+    code, stdout, err = cli(capsys, "render", pan, "--frames", "0-11", "--out", out, "--preroll", "4", *FAST)
+    assert code == 0 and "rendered 7 frames" in stdout, err
+    assert np.array_equal(read_frame(out, 7).image, first[7])
+    assert sorted(p.name for p in (out / "chunks").iterdir()) == ["6-11.json"]  # 0-11 overlaps the chunk: not a chunk
+
+
+def test_render_progress_counts_preroll_and_frames_apart(capsys, tmp_path, clip):
+    code, _, err = cli(capsys, "render", clip, "--frames", "10-12", "--out", tmp_path / "f", *FAST[:-1])
+    assert code == 0, err
+    assert "dreamed 11/11 frames (pre-roll 8 + 3 frames)" in err, err
+
+
+def test_render_prints_each_scene_cut(capsys, tmp_path):
+    from .clips import similar_cut, write_clip
+
+    shots = similar_cut()  # a hard cut at frame 8 between two shots of one room
+    clip = write_clip(tmp_path / "cut.mp4", shots.frames[5:11])  # the cut is now at frame 3
+    report = tmp_path / "report.json"
+    code, _, err = cli(capsys, "render", clip, "--frames", "2-4", "--out", tmp_path / "f", "--preroll", "1",
+                       "--json-report", report, *FAST[:-1])
+    assert code == 0, err
+    assert [line for line in err.splitlines() if "scene cut" in line] == ["scene cut at frame 3: the dream starts afresh"]
+    assert json.loads(report.read_text())["scene_cuts"] == [3]
 
 
 # ---------------------------------------------------------------------------
@@ -167,6 +200,53 @@ def test_assemble_keeps_rate_timestamps_audio_and_metadata(capsys, tmp_path, cli
     span = 12 * 1001 / 30000  # the audio is cut to the frames' span
     assert float(audio["duration"]) == pytest.approx(span, abs=0.05)
     assert float(video["start_time"]) == pytest.approx(0, abs=0.01)
+
+
+def test_after_assembly_the_pngs_are_the_film(capsys, tmp_path, pan):
+    out = tmp_path / "frames"
+    for frames in ("4-9", "10-15"):  # two chunks: frames 6-9 are the join (the second one's pre-roll)
+        assert cli(capsys, "render", pan, "--frames", frames, "--out", out, "--preroll", "4", *FAST)[0] == 0
+    span = FrameRange(4, 15)
+    raw = {i: read_frame(out, i).image for i in range(4, 16)}
+    raw_times = {i: read_frame(out, i).time for i in range(4, 16)}
+    film_pixels = {frame.index: image for frame, image in assembled_frames(out, span)}
+    assert [i for i in raw if not np.array_equal(raw[i], film_pixels[i])] == [6, 7, 8, 9]
+
+    # a final sequence beside: every frame, the film's pixels; the render is left as it was
+    before = snapshot(out)
+    beside = tmp_path / "final"
+    code, stdout, err = cli(capsys, "assemble", out, tmp_path / "a.mp4", "--final-frames", beside)
+    assert code == 0 and f"the final PNG sequence (the film's pixels) is in {beside}" in stdout, err
+    assert snapshot(out) == before
+    assert [read_frame(beside, i).image.tolist() == film_pixels[i].tolist() for i in range(4, 16)] == [True] * 12
+
+    # by default the joined frames go back into the sequence; each chunk's own dream is kept
+    film = tmp_path / "film.mp4"
+    code, stdout, err = cli(capsys, "assemble", out, film, "--crf", "0")
+    assert code == 0, err
+    assert f"the PNG sequence in {out} is final (4 joined frames written back" in stdout
+    for i in range(4, 16):
+        assert np.array_equal(read_frame(out, i).image, film_pixels[i]), i
+        assert read_frame(out, i).time == pytest.approx(raw_times[i])
+    for i in range(6, 10):
+        assert np.array_equal(read_frame(out / "unjoined", i).image, raw[i])
+    with open_video(str(film)) as reader:
+        decoded = {frame.index + 4: frame.image.astype(int) for frame in reader}
+    # the film (h264, 4:2:0: near the pixels) shows the PNGs, not the chunks' own dreams
+    to_final = np.mean([np.abs(decoded[i] - film_pixels[i]).mean() for i in range(6, 10)])
+    to_raw = np.mean([np.abs(decoded[i] - raw[i]).mean() for i in range(6, 10)])
+    assert to_final < 0.8 * to_raw, (to_final, to_raw)
+
+    # assembling again changes nothing; a joined frame lost and rendered again is joined again the same
+    final = snapshot(out)
+    assert cli(capsys, "assemble", out, film)[0] == 0
+    assert snapshot(out) == final
+    frame_path(out, 8).unlink()
+    assert cli(capsys, "render", pan, "--frames", "4-9", "--out", out, "--preroll", "4", *FAST)[0] == 0
+    assert np.array_equal(read_frame(out, 8).image, raw[8])
+    code, stdout, _ = cli(capsys, "assemble", out, film)
+    assert code == 0 and "(1 joined frames written back" in stdout
+    assert np.array_equal(read_frame(out, 8).image, film_pixels[8])
 
 
 def test_assemble_a_span_with_gaps_lists_the_missing_frames(capsys, tmp_path, clip):

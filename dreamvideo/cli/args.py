@@ -132,7 +132,7 @@ def _add_render_options(p: argparse.ArgumentParser, *, out: bool = True) -> None
     if out:
         g.add_argument("--out", required=True, metavar="DIR", help="folder for frame_%%06d.png and render.json")
         g.add_argument("--force", action="store_true", help="render into a DIR made from another source or settings (its frames are removed first)")
-    g.add_argument("--preroll", type=int, metavar="K", help="frames dreamed before each range, not written (8)")
+    g.add_argument("--preroll", type=int, metavar="K", help="frames dreamed before each range, not written (default 8; 0: none)")
     g.add_argument("--bit-depth", type=int, choices=(8, 16), metavar="8|16", help="PNG bits per sample (8)")
 
 
@@ -212,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", metavar="A-B", help="the span to encode (default: first to last frame in DIR)")
     p.add_argument("--codec", choices=CODECS, help="output codec (default: the render's, else h264)")
     p.add_argument("--crf", type=int, metavar="N", help="constant rate factor (default: the render's)")
+    p.add_argument(
+        "--final-frames", metavar="DIR2",
+        help="write the final PNG sequence (joins faded in, the film's pixels) here instead of back into DIR",
+    )
 
     p = sub.add_parser("farm", help="split a dream over machines: OpenJD job bundles, Ray")
     farm = p.add_subparsers(dest="farm_command", metavar="RUNNER", parser_class=_Parser)
@@ -228,16 +232,24 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("input", metavar="INPUT")
     f.add_argument("output", metavar="OUTPUT")
     f.add_argument("--chunk", type=int, required=True, metavar="N", help="frames per task")
-    f.add_argument("--address", metavar="ADDR", help="an existing Ray cluster (default: a local instance)")
+    f.add_argument(
+        "--address", metavar="HOST:PORT",
+        help="a Ray cluster's head (default: a local instance of this job's own, whatever Ray recorded); "
+        "with token authentication set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN",
+    )
+    f.add_argument(
+        "--gpus-per-task", type=float, metavar="N",
+        help="GPUs each chunk's task asks Ray for (0: CPU tasks; default 1 where the cluster has GPUs, else 0)",
+    )
     f.add_argument("--retries", type=int, metavar="N", help="times a failed chunk is tried again (default 2)")
     f.add_argument("--work", metavar="DIR", help="where the frames go (default: OUTPUT's name + .frames)")
     _add_render_options(f, out=False)
     _add_dream_options(f)
     _add_video_options(f)
-    f = farm.add_parser("status", help="chunks done and frames rendered in DIR")
+    f = farm.add_parser("status", help="chunks done and frames rendered in DIR (the chunks the job's renders recorded)")
     f.add_argument("folder", metavar="DIR")
-    f.add_argument("--frames", required=True, metavar="A-B", help="the job's frame range")
-    f.add_argument("--chunk", type=int, required=True, metavar="N", help="frames per task")
+    f.add_argument("--frames", metavar="A-B", help="the job's frame range: also list the frames no chunk has started")
+    f.add_argument("--chunk", type=int, metavar="N", help="frames per task, to cut the frames no chunk has started")
 
     p = sub.add_parser("music", help="the music features schedules can read: per frame, with the beats; a plot")
     p.add_argument("file", metavar="FILE", help="anything with a soundtrack that FFmpeg reads")

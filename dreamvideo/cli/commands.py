@@ -6,6 +6,7 @@ import dataclasses
 import json
 import sys
 from argparse import Namespace
+from pathlib import Path
 
 from ..config import (
     DreamSettings,
@@ -289,6 +290,7 @@ def render(args: Namespace) -> int:
             "written": len(result.written),
             "skipped": len(result.skipped),
             "preroll_frames": result.preroll_frames,
+            "scene_cuts": result.cuts,
             "wall_time_s": round(result.wall_time, 3),
         }
         write_atomically(video_settings.json_report, json.dumps(report, indent=2) + "\n")
@@ -304,10 +306,22 @@ def assemble(args: Namespace) -> int:
     from ..render import assemble as assemble_frames
 
     frames = parse_frame_range(args.frames) if args.frames else None
-    count = assemble_frames(args.folder, args.output, source=args.source, frames=frames, codec=args.codec, crf=args.crf)
+    result = assemble_frames(
+        args.folder, args.output, source=args.source, frames=frames, codec=args.codec, crf=args.crf,
+        final_frames=args.final_frames,
+    )
     if args.output != "-":
-        print(f"assembled {count} frames -> {args.output}")
+        print(f"assembled {result.frames} frames -> {args.output}")
+        print(_final_line(args.folder, result))
     return 0
+
+
+def _final_line(folder: str, result) -> str:
+    """Where the final PNG sequence is (the film's pixels), for the message after assembly."""
+    if result.final_folder.resolve() != Path(folder).resolve():
+        return f"the final PNG sequence (the film's pixels) is in {result.final_folder}"
+    joined = f"{len(result.written)} joined frames written back, " if result.written else ""
+    return f"the PNG sequence in {folder} is final ({joined}the film's pixels)"
 
 
 def _farm_options(args: Namespace) -> tuple[str, DreamSettings, VideoSettings, dict]:
@@ -326,16 +340,38 @@ def _farm_options(args: Namespace) -> tuple[str, DreamSettings, VideoSettings, d
     return frames, dream_settings, video_settings, given
 
 
+def _farm_status(args: Namespace) -> int:
+    from ..config import parse_frame_range
+    from ..errors import MediaError
+    from ..farm.plan import chunk_progress, format_progress, job_chunks
+    from ..render import read_chunks
+
+    if not Path(args.folder).is_dir():
+        raise MediaError(f"no such folder: {args.folder}", hint="give the job's frames folder (render --out, FramesDir)")
+    if args.chunk is not None and args.chunk < 1:
+        raise ConfigError("--chunk must be at least 1")
+    frames = parse_frame_range(args.frames) if args.frames else None
+    recorded = read_chunks(args.folder)
+    chunks = job_chunks(recorded, frames=frames, chunk=args.chunk)
+    if recorded:
+        print(f"chunks as the job rendered them into {args.folder} ({len(recorded)} started"
+              + ("; give --frames A-B to count the chunks not started yet)" if frames is None else ")"))
+        sizes = {len(r) for r in recorded[:-1]}
+        if args.chunk is not None and sizes and sizes != {args.chunk}:
+            print(f"note: the job's chunks are of {', '.join(map(str, sorted(sizes)))} frames; --chunk {args.chunk} "
+                  "only cuts the frames no chunk has started")
+    else:
+        planned = f"planned with --chunk {args.chunk}" if args.chunk else "one per gap (give --chunk N to plan them)"
+        print(f"no chunk has started in {args.folder}: chunks {planned}")
+    print(format_progress(chunk_progress(args.folder, chunks)))
+    return 0
+
+
 def farm(args: Namespace) -> int:
     from ..render import DEFAULT_PREROLL
 
     if args.farm_command == "status":
-        from ..config import parse_frame_range
-        from ..farm.plan import chunk_progress, format_progress, plan_chunks
-
-        chunks = plan_chunks(parse_frame_range(args.frames), args.chunk, preroll=0)
-        print(format_progress(chunk_progress(args.folder, chunks)))
-        return 0
+        return _farm_status(args)
     frames, dream_settings, video_settings, given = _farm_options(args)
     preroll = DEFAULT_PREROLL if args.preroll is None else args.preroll
     bit_depth = args.bit_depth or 8
@@ -356,9 +392,11 @@ def farm(args: Namespace) -> int:
         args.input, args.output,
         frames=frames, chunk=args.chunk, preroll=preroll, bit_depth=bit_depth,
         dream=dream_settings, video=video_settings,
-        address=args.address, retries=2 if args.retries is None else args.retries, work=args.work,
+        address=args.address, gpus_per_task=args.gpus_per_task, retries=2 if args.retries is None else args.retries,
+        work=args.work,
     )
-    print(f"assembled {result.frames} frames from {result.chunks} chunks -> {args.output} (frames in {result.work})")
+    print(f"assembled {result.frames} frames from {result.chunks} chunks -> {args.output} "
+          f"(the final PNG sequence in {result.work})")
     return 0
 
 

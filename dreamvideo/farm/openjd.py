@@ -9,6 +9,10 @@ Job parameters: ``Input``, ``Output``, ``FramesDir``, ``Frames``, ``ChunkSize``,
 one per dream/video option given, with the given value as its default. PATH
 defaults are relative to the template's folder, as OpenJD requires; a path
 outside the bundle gets no default and is given at submission (``-p Input=…``).
+``FramesDir`` defaults to the output's frames folder (``film.mp4`` →
+``film.frames``, as ``farm ray``) when the output is in the bundle, and is
+required otherwise: a relative folder of its own would land in the worker's
+session directory, which the job's session cleans up.
 The same bundle is what AWS Deadline Cloud submits. No YAML library is
 needed: the writer emits block YAML with JSON-quoted strings.
 """
@@ -23,7 +27,7 @@ from pathlib import Path
 from ..errors import ConfigError, MediaError
 from ..io._util import check_writable_folder
 from ..io.atomic import write_atomically
-from .plan import parse_frame_ranges, plan_chunks, render_argv
+from .plan import frames_folder, parse_frame_ranges, plan_chunks, render_argv
 
 __all__ = ["build_template", "write_bundle", "to_yaml"]
 
@@ -69,7 +73,10 @@ def build_template(
     params = [
         _path_parameter("Input", "FILE", "IN", _relative_default(source, bundle), "the video to dream"),
         _path_parameter("Output", "FILE", "OUT", _relative_default(output, bundle), "the dreamed video"),
-        _path_parameter("FramesDir", "DIRECTORY", "OUT", "frames", "where the chunks put frame_%06d.png"),
+        _path_parameter(
+            "FramesDir", "DIRECTORY", "OUT", _relative_default(str(frames_folder(output)), bundle),
+            "where the chunks put frame_%06d.png (the final PNG sequence after Assemble); default beside Output",
+        ),
         {"name": "Frames", "type": "STRING", "default": str(ranges[0]), "description": "frames A-B (0-based)"},
         {"name": "ChunkSize", "type": "INT", "default": chunk, "minValue": 1, "description": "frames per task"},
         {"name": "Preroll", "type": "INT", "default": preroll, "minValue": 0,

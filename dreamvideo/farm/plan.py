@@ -4,7 +4,9 @@ A chunk is a range of frames one task renders with ``dreamvideo render``: its
 pre-roll is dreamed first (not written) so the join with the previous chunk
 does not show. Both runners use this: the Ray runner calls ``render_chunk`` for
 each planned chunk; the OpenJD bundle lets the job's scheduler cut the range
-into chunks of the same size and runs ``render_argv`` for each.
+into chunks of the same size and runs ``render_argv`` for each. Each render
+records its chunk in the frames folder (``DIR/chunks/A-B.json``), so
+``farm status`` shows the chunking the job used (``job_chunks``).
 
 This module imports no torch: the progress view and the bundle writer are cheap.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import os
 import shlex
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..config import FrameRange, parse_frame_range
 from ..errors import ConfigError
@@ -24,8 +27,11 @@ __all__ = [
     "ChunkProgress",
     "chunk_progress",
     "format_progress",
+    "frames_folder",
+    "job_chunks",
     "parse_frame_ranges",
     "plan_chunks",
+    "progress_total",
     "render_argv",
     "shell_line",
 ]
@@ -90,6 +96,38 @@ def render_argv(
     ]
 
 
+def job_chunks(recorded: list[FrameRange], *, frames: FrameRange | None, chunk: int | None) -> list[Chunk]:
+    """The job's chunks: those ``render`` recorded (the chunking the job really used), by first frame.
+
+    Frames of ``frames`` that no recorded chunk covers (chunks not started yet) are cut into
+    chunks of ``chunk`` frames, or one chunk per gap without ``chunk``.
+
+    Raises:
+        ConfigError: nothing recorded and no ``frames``.
+    """
+    if not recorded and frames is None:
+        raise ConfigError("no chunk has been rendered here yet", hint="give the job's --frames A-B (and --chunk N)")
+    covered = {i for r in recorded for i in range(r.start, r.end + 1)}
+    ranges = list(recorded)
+    if frames is not None:
+        gaps = [i for i in range(frames.start, frames.end + 1) if i not in covered]
+        for start, end in _runs(gaps):
+            size = chunk or end - start + 1
+            ranges += [FrameRange(a, min(end, a + size - 1)) for a in range(start, end + 1, size)]
+    ranges.sort(key=lambda r: (r.start, r.end))
+    return [Chunk(n, r, 0) for n, r in enumerate(ranges)]
+
+
+def _runs(indices: list[int]) -> list[tuple[int, int]]:
+    runs: list[list[int]] = []
+    for i in indices:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return [(a, b) for a, b in runs]
+
+
 @dataclass(frozen=True)
 class ChunkProgress:
     """How far one chunk is: ``done`` of its frames have complete files."""
@@ -111,16 +149,32 @@ def chunk_progress(folder: str | os.PathLike, chunks: list[Chunk]) -> list[Chunk
 
 
 def format_progress(progress: list[ChunkProgress]) -> str:
-    """One line per chunk and a total: ``chunk 3  30-39  10/10  done``."""
+    """One line per chunk and a total: ``chunk 4/6  30-39  10/10 frames  done``."""
     lines = []
-    for p in progress:
+    numbers = [f"{p.chunk.number + 1}/{len(progress)}" for p in progress]
+    spans = [str(p.chunk) for p in progress]
+    wide = [max(map(len, column), default=0) for column in (numbers, spans)]
+    count = max((len(str(len(p.chunk.frames))) for p in progress), default=1)
+    for p, number, span in zip(progress, numbers, spans):
         state = "done" if p.complete else "started" if p.done else "waiting"
-        lines.append(f"chunk {p.chunk.number:<4d} {str(p.chunk):>13s}  {p.done:>5d}/{len(p.chunk.frames):<5d} {state}")
+        lines.append(
+            f"chunk {number:<{wide[0]}s}  {span:>{wide[1]}s}  {p.done:>{count}d}/{len(p.chunk.frames):<{count}d} frames  {state}"
+        )
+    lines.append(progress_total(progress))
+    return "\n".join(lines)
+
+
+def progress_total(progress: list[ChunkProgress]) -> str:
+    """``2/6 chunks done, 27/60 frames of the job rendered``."""
     chunks_done = sum(p.complete for p in progress)
     frames_done = sum(p.done for p in progress)
     frames = sum(len(p.chunk.frames) for p in progress)
-    lines.append(f"{chunks_done}/{len(progress)} chunks done, {frames_done}/{frames} frames")
-    return "\n".join(lines)
+    return f"{chunks_done}/{len(progress)} chunks done, {frames_done}/{frames} frames of the job rendered"
+
+
+def frames_folder(output: str | os.PathLike) -> Path:
+    """Where a farm job's frames go by default: beside ``output`` (``film.mp4`` → ``film.frames``)."""
+    return Path(output).with_suffix(".frames")
 
 
 def shell_line(argv: list[str]) -> str:
