@@ -7,6 +7,7 @@ hides a preset's value (flag beats preset beats default).
 from __future__ import annotations
 
 import argparse
+import difflib
 
 from .. import __version__
 from ..config import CODECS, DEVICES, FLOWS, PROJECTIONS, PYRAMIDS, SPHERE_MODES, STEREO_LAYOUTS
@@ -16,10 +17,42 @@ __all__ = ["build_parser"]
 
 
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors become one ``error:`` line (exit 2) via ConfigError."""
+    """An ArgumentParser whose errors become one ``error:`` line (exit 2) via ConfigError.
+
+    Arguments no parser took are reported by the (sub)command that was given, with its help
+    and the option nearest to an unknown one (``--frmaes`` → did you mean ``--frames``?).
+    """
 
     def error(self, message: str):  # noqa: D102 - argparse API
         raise ConfigError(message, hint=f"see `{self.prog} --help`")
+
+    def parse_args(self, args=None, namespace=None):  # noqa: D102 - argparse API
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = self._chosen(namespace)
+            message = f"unrecognized arguments: {' '.join(extras)}"
+            unknown = next((a.split("=")[0] for a in extras if a.startswith("--")), None)
+            options = [o for action in command._actions for o in action.option_strings if o.startswith("--")]
+            close = difflib.get_close_matches(unknown, options, n=1, cutoff=0.6) if unknown else []
+            if close:
+                message += f" (did you mean {close[0]}?)"
+            raise ConfigError(message, hint=f"see `{command.prog} --help`")
+        return namespace
+
+    def _chosen(self, namespace: argparse.Namespace) -> argparse.ArgumentParser:
+        """The deepest sub-command parser ``namespace`` went through (this parser if none)."""
+        parser: argparse.ArgumentParser = self
+        while True:
+            subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+            name = getattr(namespace, subs[0].dest, None) if subs else None
+            if name not in (subs[0].choices if subs else {}):
+                return parser
+            parser = subs[0].choices[name]
+
+
+def _add_debug(p: argparse.ArgumentParser) -> None:
+    """``--debug`` after a command name too (the hint of an internal failure asks for it)."""
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
 
 
 def _add_dream_options(p: argparse.ArgumentParser) -> None:
@@ -234,4 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-browser", action="store_true", help="only print the address; open no browser")
     p.add_argument("--projection", choices=("equirect", "flat"), help="show as (default: from metadata, else 2:1 = equirect)")
     p.add_argument("--stereo", choices=("none", "top-bottom", "left-right"), help="stereo layout; one eye is shown")
+    for p in sub.choices.values():
+        _add_debug(p)
+    for f in farm.choices.values():
+        _add_debug(f)
     return parser
