@@ -28,11 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import DreamSettings, VideoSettings
-from .dream import Dreamer
+from .dream import Dreamer, resolve_device
 from .errors import ConfigError, MediaError
 from .io import IMAGE_FORMATS, Frame, check_input_file, check_output_path, check_video_output, is_stream, open_video
 from .io._util import check_video_input
 from .io.atomic import write_atomically
+from .memory import check_memory
 from .panorama.metadata import check_aspect, resolve_layout, vr_name
 from .panorama.projection import dreamer_for
 from .panorama.stereo import STEREO_LAYOUTS, StereoTemporalDreamer
@@ -137,15 +138,19 @@ def dream_video(
     video: VideoSettings,
     *,
     progress: Callable[[int, int | None], None] | None = None,
+    force: bool = False,
 ) -> RunReport:
     """Dream the video at ``source`` (path, URL or ``-``) into ``output`` (path, URL or ``-``).
 
     An image ``output`` (``.png``, ``.jpg``, …) takes exactly one frame (``--frames N``).
+    A frame size whose memory estimate (``memory.check_memory``) exceeds the free memory is
+    refused before the model loads, unless ``force``.
 
     Raises:
         MediaError: unreadable input, no video stream, a frame range beyond the clip,
             output == input, unwritable output.
-        ConfigError, ModelError: bad settings, model or layer; several frames for an image.
+        ConfigError, ModelError: bad settings, model or layer; several frames for an image; a
+            frame size that does not fit in memory.
     """
     _check_paths(source, output, video)
     report = RunReport(source, output, dream=dataclasses.asdict(dream), video=dataclasses.asdict(video))
@@ -165,6 +170,7 @@ def dream_video(
             sink: Sink = ImageSink(output, spherical=layout.spherical)
         else:
             sink = EncodeSink(reader, output, video, report.stage_times, spherical=layout.spherical)
+        check_memory(reader.output_size, resolve_device(dream.device), force=force)
         t = time.perf_counter()
         dreamer = dreamer_for(dream, layout)
         report.stage_times["model_load"] += time.perf_counter() - t
@@ -221,6 +227,8 @@ def run_frames(
             )
         total = reader.expected_frames
         bar = stack.enter_context(_progress(total, quiet=video.quiet)) if progress is None else None
+        if bar is not None:
+            stack.enter_context(dreamer.reporting_steps(bar.step))
         live = _Latest(reader, times, pace=not is_stream(reader.source)) if video.live else None
         if live is not None:
             decoded = live
@@ -486,12 +494,13 @@ class _progress:
     """A tqdm bar on a terminal; a plain line every few seconds otherwise; nothing when quiet."""
 
     PLAIN_EVERY_S = 5.0
+    STEP_EVERY_S = 5.0  # a line on the steps of a frame only when one has taken this long since the last line
 
     def __init__(self, total: int | None, *, quiet: bool) -> None:
         self.total, self.quiet = total, quiet
         self.bar = None
         self.started = self.last_line = time.perf_counter()
-        self.done = 0
+        self.done = self.printed = 0
 
     def __enter__(self) -> _progress:
         if not self.quiet and sys.stderr.isatty():
@@ -508,7 +517,24 @@ class _progress:
         elif time.perf_counter() - self.last_line >= self.PLAIN_EVERY_S:
             self.last_line = time.perf_counter()
             print(self._line(done, total), file=sys.stderr, flush=True)
+            self.printed = done
         self.done = done
+
+    def step(self, done: int, total: int) -> None:
+        """Progress inside the frame being dreamed (``Dreamer.on_step``): steps done of its dream's."""
+        if self.quiet:
+            return
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"step {done}/{total}")
+        elif time.perf_counter() - self.last_line >= self.STEP_EVERY_S:
+            self.last_line = time.perf_counter()
+            of = f"/{self.total}" if self.total else ""
+            elapsed = time.perf_counter() - self.started
+            print(
+                f"dreaming frame {self.done + 1}{of}: step {done}/{total} ({elapsed:.0f}s so far)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def _line(self, done: int, total: int | None) -> str:
         elapsed = time.perf_counter() - self.started
@@ -520,5 +546,5 @@ class _progress:
     def __exit__(self, exc_type, exc, tb) -> None:
         if self.bar is not None:
             self.bar.close()
-        elif not self.quiet and self.done and exc_type is None:
+        elif not self.quiet and self.done != self.printed and exc_type is None:  # the last count, once
             print(self._line(self.done, self.total), file=sys.stderr, flush=True)

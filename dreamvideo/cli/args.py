@@ -123,6 +123,14 @@ def _add_vr_names(g) -> None:
     )
 
 
+def _add_memory_force(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="start even where the memory estimate says the frames will not fit (refused otherwise)",
+    )
+
+
 def _add_video_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("video options")
     g.add_argument("--frames", metavar="A-B", help="only frames A to B (inclusive, 0-based)")
@@ -171,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--width", type=int, metavar="W", help="dream at this width (aspect kept)")
     g.add_argument("--size", metavar="WxH", help="dream at this size")
     _add_vr_names(p.add_argument_group("output options"))
+    _add_memory_force(p)
 
     p = sub.add_parser("dream", help="dream a video, a stream (- for stdin/stdout) or a URL")
     p.add_argument("input", metavar="INPUT")
@@ -183,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="real time: drop input frames rather than fall behind; report latency (preset live unless --preset)",
     )
+    _add_memory_force(p)
 
     p = sub.add_parser("render", help="dream a frame range into DIR/frame_%%06d.png (resumable; for farms)")
     p.add_argument("input", metavar="INPUT")

@@ -88,6 +88,10 @@ class EquirectFlat(_Equirect):
             need = F.pad(need.to(x.dtype), (pad, pad, 0, 0), mode="circular") > 0
         return gradient_fn(wide, need)[..., pad : pad + width]
 
+    def seen(self, x: Tensor) -> Tensor:
+        pad = min(x.shape[-1] // 2, self.pad if self.pad is not None else max(16, x.shape[-1] // 16))
+        return F.pad(x, (pad, pad, 0, 0), mode="circular") if pad > 0 else x
+
     def __repr__(self) -> str:
         return f"EquirectFlat(pad={self.pad})"
 
@@ -167,6 +171,10 @@ class EquirectViews(_Equirect):
             views, view_need = both[:, :-1], both[:, -1:] > 0
         view_grads = gradient_fn(views, view_need)
         return self.gather(view_grads, rig, tuple(x.shape[-2:]))
+
+    def seen(self, x: Tensor) -> Tensor:
+        """The rig's views unturned (upright cube directions): what every step sees, turned a little."""
+        return self.sample_views(x, list(self.rotations))
 
     def sample_views(self, x: Tensor, rig: list[Tensor]) -> Tensor:
         """The views of ``x`` ``(B, 3, H, W)`` at its resolution: ``(B·V, 3, n, n)``, item-major.
