@@ -199,3 +199,42 @@ def test_a_frame_count_of_one_is_singular():
     frame = np.zeros((8, 8, 3), np.uint8)
     with pytest.raises(ConfigError, match="^the output has 1 frame but the source has more$"):
         compare([frame, frame], [frame])
+
+
+def test_a_panoramas_energy_is_measured_on_what_the_dream_sees(lite0):
+    """The image line's energy is the dream's objective: a panorama's on its views, not its pixels."""
+    from dreamvideo.dream import Dreamer, image_to_tensor
+    from dreamvideo.dream.objectives import objective_from_settings
+    from dreamvideo.panorama.projection import EquirectViews
+
+    settings = DreamSettings(projection="equirect")
+    views = EquirectViews()
+    dreamer = Dreamer(lite0, objective_from_settings(settings, lite0), settings, projection=views)
+    rng = np.random.default_rng(0)
+    image = image_to_tensor(rng.random((64, 128, 3), dtype=np.float32))
+    seen = views.seen(image)
+    assert seen.shape == (6, 3, views.view_size(128), views.view_size(128))
+    with torch.no_grad():
+        per_view = [float(dreamer.objective(dreamer._activations(v[None]))) for v in seen]
+        pixels = float(dreamer.objective(dreamer._activations(image)))
+    assert dreamer.value(image) == pytest.approx(sum(per_view) / 6, rel=1e-5)
+    assert dreamer.value(image) != pytest.approx(pixels, rel=1e-3)
+
+
+def test_the_image_line_says_when_the_dream_lowered_its_objective(capsys, tmp_path):
+    """One step at the default step size overshoots (DESIGN, The dream: lab at 256x128 falls to
+    x0.76 with seed 0): the line says so."""
+    src = tmp_path / "lab.png"
+    from pathlib import Path
+
+    import cv2
+
+    lab = cv2.imread(str(Path(__file__).resolve().parent.parent / "samples" / "lab.png"))
+    cv2.imwrite(str(src), cv2.resize(lab, (256, 128), interpolation=cv2.INTER_AREA))
+    code, out, _ = run(capsys, "image", src, tmp_path / "out.png", "--steps", "1", "--octaves", "1")
+    assert code == 0
+    assert re.fullmatch(r"dreamed .* \(energy\(blocks\.10\): [\d.]+ -> [\d.]+, x0\.\d\d\)", out.splitlines()[0])
+    assert out.splitlines()[1] == (
+        "note: the dream lowered energy(blocks.10): too few steps for the step size (a first step overshoots; "
+        "DESIGN, The dream); more --steps or a smaller --step-size raise it"
+    )

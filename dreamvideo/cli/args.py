@@ -133,7 +133,7 @@ def _add_memory_force(p: argparse.ArgumentParser) -> None:
 
 def _add_video_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("video options")
-    g.add_argument("--frames", metavar="A-B", help="only frames A to B (inclusive, 0-based)")
+    g.add_argument("--frames", metavar="A-B", help="only frames A to B (inclusive, 0-based; render takes lists: 3-5,9)")
     g.add_argument("--width", type=int, metavar="W", help="process at this width (aspect kept)")
     g.add_argument("--size", metavar="WxH", help="process at this size")
     g.add_argument("--flow", choices=FLOWS, help="optical flow for temporal coherence (default farneback)")
