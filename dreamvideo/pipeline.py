@@ -159,6 +159,7 @@ def dream_video(
         # 360°: `auto` follows the input's spherical metadata; the output carries the layout.
         layout = resolve_layout(dream, reader.info.spherical, name=source)
         check_aspect(reader.output_size, layout, strict=dream.strict, name=source)
+        check_memory(reader.output_size, resolve_device(dream.device), force=force)
         if video.vr_names:
             output = report.output = vr_name(output, layout)
             check_output_path(source, output)
@@ -170,7 +171,6 @@ def dream_video(
             sink: Sink = ImageSink(output, spherical=layout.spherical)
         else:
             sink = EncodeSink(reader, output, video, report.stage_times, spherical=layout.spherical)
-        check_memory(reader.output_size, resolve_device(dream.device), force=force)
         t = time.perf_counter()
         dreamer = dreamer_for(dream, layout)
         report.stage_times["model_load"] += time.perf_counter() - t

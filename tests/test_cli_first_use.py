@@ -105,7 +105,7 @@ def test_memory_estimate_refuses_what_cannot_fit_and_force_tries():
 def test_dream_too_large_for_memory_is_refused_before_any_work(capsys, tmp_path, clip):
     out = tmp_path / "big.mp4"
     code, _, err = run(capsys, "dream", clip, out, "--width", "200000")
-    assert code == 2 and not out.exists()
+    assert code == 2 and list(tmp_path.iterdir()) == []  # not even a temp file
     lines = [line for line in err.splitlines() if not line.startswith("warning:")]
     assert re.fullmatch(r"error: a 200000x13333\d dream needs about \d+\.\d GiB of memory, and \d+\.\d GiB is free here", lines[0])
     assert lines[1] == "hint: dream it smaller (--width W or --size WxH), or give --force to try anyway (it is an estimate)"
@@ -115,7 +115,7 @@ def test_image_too_large_for_memory_is_refused(capsys, tmp_path):
     src = tmp_path / "small.png"
     write_image(src, np.full((48, 64, 3), 0.5, np.float32))
     code, _, err = run(capsys, "image", src, tmp_path / "out.png", "--width", "200000")
-    assert code == 2 and not (tmp_path / "out.png").exists()
+    assert code == 2 and list(tmp_path.iterdir()) == [src]
     assert "error: a 200000x150000 dream needs about" in err
 
 
