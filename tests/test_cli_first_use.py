@@ -152,6 +152,21 @@ def test_steps_inside_a_frame_are_reported(capsys, monkeypatch, lite0):
 
 
 @needs_ffmpeg
+def test_dream_reports_the_steps_of_a_slow_frame(capsys, monkeypatch, tmp_path, clip):
+    from dreamvideo import pipeline
+
+    monkeypatch.setattr(pipeline._progress, "STEP_EVERY_S", 0.0)  # every frame counts as slow
+    monkeypatch.setattr(pipeline._progress, "PLAIN_EVERY_S", float("inf"))
+    code, _, err = run(capsys, "dream", clip, tmp_path / "o.mp4", "--octaves", "1", "--steps", "2", "--frames", "0-1")
+    assert code == 0, err
+    lines = err.splitlines()
+    assert re.fullmatch(r"dreaming frame 1/2: step 1/2 \(\d+s so far\)", lines[0]), err
+    assert re.fullmatch(r"dreaming frame 1/2: step 2/2 \(\d+s so far\)", lines[1]), err
+    assert re.fullmatch(r"dreaming frame 2/2: step 1/\d \(\d+s so far\)", lines[2]), err  # carried: refine steps
+    assert lines[-1].startswith("dreamed 2/2 frames, ") and sum(line.startswith("dreamed ") for line in lines) == 1
+
+
+@needs_ffmpeg
 def test_preview_says_what_it_is_dreaming(capsys, tmp_path, clip):
     code, out, err = run(capsys, "preview", clip, tmp_path / "sheet.png", "--count", "2", "--octaves", "1", "--steps", "1")
     assert code == 0, err
