@@ -33,6 +33,7 @@ __all__ = [
     "preset_description",
     "parse_channels",
     "parse_frame_range",
+    "parse_frame_ranges",
     "parse_layers",
     "parse_logit",
     "parse_size",
@@ -60,22 +61,51 @@ class FrameRange:
         return f"{self.start}-{self.end}"
 
 
-def parse_frame_range(text: str) -> FrameRange:
-    """Parse ``A-B`` (inclusive, 0-based) or a single frame ``A``.
+_FRAMES_HINT = "use A-B or a single frame A (inclusive, 0-based), or a list of them, e.g. 0-99 or 3-5,9"
+
+
+def parse_frame_ranges(text: str) -> list[FrameRange]:
+    """Parse ``--frames``: ``A-B`` (inclusive, 0-based), a single frame ``A``, or a list of them
+    (``3-5,9``), into ranges in the order given. The one syntax of every command's ``--frames``.
 
     Raises:
-        ConfigError: for anything else, or a reversed range.
+        ConfigError: a malformed or reversed range, or ranges that overlap.
     """
-    m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", text)
-    if not m:
-        raise ConfigError(
-            f"bad frame range {text!r}", hint="use A-B, inclusive and 0-based, e.g. 0-99"
-        )
-    start = int(m[1])
-    end = int(m[2]) if m[2] is not None else start
-    if end < start:
-        raise ConfigError(f"bad frame range {text!r}: it is reversed ({start} > {end})")
-    return FrameRange(start, end)
+    ranges = []
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not m:
+            raise ConfigError(f"bad frame range {text!r}", hint=_FRAMES_HINT)
+        start = int(m[1])
+        end = int(m[2]) if m[2] is not None else start
+        if end < start:
+            raise ConfigError(f"bad frame range {part.strip()!r}: it is reversed ({start} > {end})", hint=_FRAMES_HINT)
+        ranges.append(FrameRange(start, end))
+    ordered = sorted(ranges, key=lambda r: r.start)
+    for a, b in zip(ordered, ordered[1:]):
+        if b.start <= a.end:
+            raise ConfigError(f"frame ranges {a} and {b} overlap", hint="give each frame once")
+    return ranges
+
+
+def parse_frame_range(text: str) -> FrameRange:
+    """Parse ``--frames`` for a command that takes one span of frames (a video is one span).
+
+    The syntax is :func:`parse_frame_ranges`'; a list is accepted when its ranges join into
+    one span without gaps (``0-4,5-9`` is ``0-9``).
+
+    Raises:
+        ConfigError: a malformed or reversed range, or a list with gaps (with where lists go).
+    """
+    ranges = sorted(parse_frame_ranges(text), key=lambda r: r.start)
+    for a, b in zip(ranges, ranges[1:]):
+        if b.start != a.end + 1:
+            raise ConfigError(
+                f"--frames {text!r} has a gap ({a}, then {b}): this command dreams one span of frames",
+                hint="give one range A-B, or run once per range; `dreamvideo render` takes lists "
+                "(it writes the frames into a folder)",
+            )
+    return FrameRange(ranges[0].start, ranges[-1].end)
 
 
 def parse_logit(text: str) -> int | str:

@@ -439,7 +439,7 @@ def _frame_pairs(
         if src is None or out is None:
             shorter, longer = ("source", "output") if src is None else ("output", "source")
             raise ConfigError(
-                f"the {shorter} has {t} frames but the {longer} has more",
+                f"the {shorter} has {t} frame{'' if t == 1 else 's'} but the {longer} has more",
                 hint="compare a dream with the frames it was made from: give the run's --frames A-B, "
                 "or --report with its --json-report",
             )

@@ -28,11 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import DreamSettings, VideoSettings
-from .dream import Dreamer
+from .dream import Dreamer, resolve_device
 from .errors import ConfigError, Interrupted, MediaError
 from .io import IMAGE_FORMATS, Frame, check_input_file, check_output_path, check_video_output, is_stream, open_video
 from .io._util import check_video_input
 from .io.atomic import write_atomically
+from .memory import check_memory
 from .panorama.metadata import check_aspect, resolve_layout, vr_name
 from .panorama.projection import dreamer_for
 from .panorama.stereo import STEREO_LAYOUTS, StereoTemporalDreamer
@@ -142,17 +143,21 @@ def dream_video(
     *,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
+    force: bool = False,
 ) -> RunReport:
     """Dream the video at ``source`` (path, URL or ``-``) into ``output`` (path, URL or ``-``).
 
     An image ``output`` (``.png``, ``.jpg``, …) takes exactly one frame (``--frames N``).
     A live run (``video.live``) writes its output as it goes; setting ``stop`` ends it as
     the end of its input would (see :func:`run_frames`), keeping every frame dreamed.
+    A frame size whose memory estimate (``memory.check_memory``) exceeds the free memory is
+    refused before the model loads, unless ``force``.
 
     Raises:
         MediaError: unreadable input, no video stream, a frame range beyond the clip,
             output == input, unwritable output.
-        ConfigError, ModelError: bad settings, model or layer; several frames for an image.
+        ConfigError, ModelError: bad settings, model or layer; several frames for an image; a
+            frame size that does not fit in memory.
         Interrupted: ``stop`` was set before the first frame was dreamed.
     """
     _check_paths(source, output, video)
@@ -167,6 +172,7 @@ def dream_video(
         # 360°: `auto` follows the input's spherical metadata; the output carries the layout.
         layout = resolve_layout(dream, reader.info.spherical, name=source)
         check_aspect(reader.output_size, layout, strict=dream.strict, name=source)
+        check_memory(reader.output_size, resolve_device(dream.device), force=force)
         if video.vr_names:
             output = report.output = vr_name(output, layout)
             check_output_path(source, output)
@@ -244,6 +250,8 @@ def run_frames(
             )
         total = reader.expected_frames
         bar = stack.enter_context(Progress(total, quiet=video.quiet)) if progress is None else progress
+        if progress is None:
+            stack.enter_context(dreamer.reporting_steps(bar.step))
         live = _Latest(reader, times, pace=not is_stream(reader.source), stop=stop) if video.live else None
         if live is not None:
             decoded = live
@@ -537,12 +545,13 @@ class Progress:
     """
 
     PLAIN_EVERY_S = 5.0
+    STEP_EVERY_S = 5.0  # a line on the steps of a frame only when one has taken this long since the last line
 
     def __init__(self, total: int | None, *, quiet: bool, preroll: int = 0) -> None:
         self.total, self.quiet, self.preroll = total, quiet, preroll
         self.bar = None
         self.started = self.last_line = time.perf_counter()
-        self.done = 0
+        self.done = self.printed = 0
 
     def __enter__(self) -> Progress:
         if not self.quiet and sys.stderr.isatty():
@@ -576,7 +585,24 @@ class Progress:
         elif time.perf_counter() - self.last_line >= self.PLAIN_EVERY_S:
             self.last_line = time.perf_counter()
             print(self._line(done, total), file=sys.stderr, flush=True)
+            self.printed = done
         self.done = done
+
+    def step(self, done: int, total: int) -> None:
+        """Progress inside the frame being dreamed (``Dreamer.on_step``): steps done of its dream's."""
+        if self.quiet:
+            return
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"step {done}/{total}")
+        elif time.perf_counter() - self.last_line >= self.STEP_EVERY_S:
+            self.last_line = time.perf_counter()
+            of = f"/{self.total}" if self.total else ""
+            elapsed = time.perf_counter() - self.started
+            print(
+                f"dreaming frame {self.done + 1}{of}: step {done}/{total} ({elapsed:.0f}s so far)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def _line(self, done: int, total: int | None) -> str:
         elapsed = time.perf_counter() - self.started
@@ -588,5 +614,5 @@ class Progress:
     def __exit__(self, exc_type, exc, tb) -> None:
         if self.bar is not None:
             self.bar.close()
-        elif not self.quiet and self.done and exc_type is None:
+        elif not self.quiet and self.done != self.printed and exc_type is None:  # the last count, once
             print(self._line(self.done, self.total), file=sys.stderr, flush=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -232,12 +233,14 @@ def contact_sheet(
     frames: FrameRange | None = None,
     size: tuple[int, int] | None = None,
     width: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> PreviewResult:
     """Source above dream for ``count`` frames spread across the clip (a still: its one frame).
 
     Args:
         frames: spread the frames over this inclusive range only.
         size, width: dream at this size (``(w, h)``) or width (aspect kept); default the source's.
+        progress: told, before each dream, which one it is (``"frame 12 (2/4)"``).
 
     Raises:
         MediaError: unreadable input, unwritable output or not an image format.
@@ -252,7 +255,11 @@ def contact_sheet(
 
     layout = _layout(source, settings)
     dreamer = dreamer_for(settings, layout)
-    dreams = [_dream(dreamer, p, layout.stereo) for p in pictures]
+    dreams = []
+    for i, p in enumerate(pictures, 1):
+        if progress is not None:
+            progress(f"{'picture' if _is_still(source) else f'frame {p.index}'} ({i}/{len(pictures)})")
+        dreams.append(_dream(dreamer, p, layout.stereo))
     name = "dream" if settings.logit is not None else f"dream {settings.layers or dreamer.model.default_layer}"
     still = _is_still(source)
     grid = [
@@ -290,11 +297,13 @@ def layers_sheet(
     frames: FrameRange | None = None,
     size: tuple[int, int] | None = None,
     width: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> PreviewResult:
     """One frame dreamed once per layer (see :func:`sheet_layers`), labelled, after the source tile.
 
     Args:
         frame: the decode index to dream (default: the middle of ``frames`` or of the clip).
+        progress: told, before each dream, which one it is (``"layer blocks.6 (3/9)"``).
 
     Raises:
         MediaError, ConfigError, ModelError: as :func:`contact_sheet`.
@@ -321,7 +330,9 @@ def layers_sheet(
     cells: list[tuple[str, np.ndarray]] = [
         (source.name if _is_still(source) else f"frame {picture.index}", picture.image)
     ]
-    for layer in layers:
+    for i, layer in enumerate(layers, 1):
+        if progress is not None:
+            progress(f"layer {layer} ({i}/{len(layers)})")
         one = dataclasses.replace(settings, layers=layer)
         dreamer = Dreamer(model, objective_from_settings(one, model, guide_image=guide), one, projection=projection)
         cells.append((layer, _dream(dreamer, picture, layout.stereo)))

@@ -12,19 +12,23 @@ import cv2
 import numpy as np
 
 from .config import DreamSettings
-from .dream import image_to_tensor, tensor_to_image
+from .dream import image_to_tensor, resolve_device, tensor_to_image
 from .errors import MediaError
 from .io import IMAGE_FORMATS, StillImage, check_output_path, read_image, write_image
+from .memory import check_memory
 from .panorama.metadata import check_aspect, read_spherical, resolve_layout, vr_name
 from .panorama.projection import dreamer_for
-from .panorama.stereo import STEREO_LAYOUTS, dream_stereo_frame
+from .panorama.stereo import STEREO_LAYOUTS, dream_stereo_frame, split_eyes
 
 __all__ = ["StillResult", "dream_image_file", "resize_still"]
 
 
 @dataclass
 class StillResult:
-    """What an image dream did: the objective before and after, and where it went."""
+    """What an image dream did: the objective before and after, and where it went.
+
+    The objective is measured as the dream sees the picture (``Dreamer.value``: a panorama
+    through its views, a stereo frame's left eye)."""
 
     output: Path
     objective_before: float
@@ -44,6 +48,7 @@ def dream_image_file(
     width: int | None = None,
     size: tuple[int, int] | None = None,
     vr_names: bool = False,
+    force: bool = False,
 ) -> StillResult:
     """Dream the image at ``source`` into ``output`` (format from its extension).
 
@@ -52,11 +57,12 @@ def dream_image_file(
     ``width`` (aspect kept) or ``size`` ``(width, height)`` dream it at another size.
     A 360° layout (``settings.projection``/``stereo``, ``auto`` following the input's
     GPano XMP) is written as GPano XMP into JPEG/PNG output; ``vr_names`` adds
-    ``_360``/``_TB``/``_LR`` to the name.
+    ``_360``/``_TB``/``_LR`` to the name. A size whose memory estimate exceeds the free
+    memory is refused before the model loads, unless ``force``.
 
     Raises:
         MediaError: unreadable input, unwritable output, or output == input.
-        ConfigError, ModelError: bad settings, model or layer.
+        ConfigError, ModelError: bad settings, model or layer; a size that does not fit in memory.
     """
     source, output = Path(source), Path(output)
     check_output_path(source, output)
@@ -70,16 +76,21 @@ def dream_image_file(
             f"cannot write {output.name!r}: unknown image format",
             hint=f"use one of {', '.join(sorted(IMAGE_FORMATS))}",
         )
-    still = resize_still(read_image(source), width=width, size=size)
+    still = read_image(source)
+    check_memory(_target_size(still, width, size), resolve_device(settings.device), force=force)
+    still = resize_still(still, width=width, size=size)
     check_aspect(still.size, layout, strict=settings.strict, name=source.name)
     dreamer = dreamer_for(settings, layout, grey=still.grey)
     image = image_to_tensor(still.rgb, dreamer.device)
-    before = dreamer.value(image)
-    if layout.stereo in STEREO_LAYOUTS:  # both eyes one dream: the left dreamed, carried to the right
+    stereo = layout.stereo in STEREO_LAYOUTS
+    # The objective of what is dreamed: a stereo frame's left eye (the right is carried from it).
+    measured = (lambda x: split_eyes(x, layout.stereo)[0]) if stereo else (lambda x: x)
+    before = dreamer.value(measured(image))
+    if stereo:  # both eyes one dream: the left dreamed, carried to the right
         dreamed = dream_stereo_frame(dreamer, image, layout.stereo)
     else:
         dreamed = dreamer.dream(image)
-    after = dreamer.value(dreamed)
+    after = dreamer.value(measured(dreamed))
     write_image(output, tensor_to_image(dreamed, dtype=np.float32), like=still, spherical=layout.spherical)
     return StillResult(output, before, after, dreamer.objective.name)
 
@@ -92,10 +103,18 @@ def resize_still(still: StillImage, *, width: int | None = None, size: tuple[int
     w0, h0 = still.size
     if size is None and width is None:
         return still
-    w, h = size if size is not None else (width, max(1, round(width * h0 / w0)))
+    w, h = _target_size(still, width, size)
     if w > w0 or h > h0:
         warnings.warn(f"--{'size' if size else 'width'} {w}x{h} upscales the {w0}x{h0} source")
     interpolation = cv2.INTER_AREA if w <= w0 and h <= h0 else cv2.INTER_CUBIC
     rgb = np.clip(cv2.resize(still.rgb, (w, h), interpolation=interpolation), 0, 1)
     alpha = None if still.alpha is None else cv2.resize(still.alpha, (w, h), interpolation=interpolation)
     return dataclasses.replace(still, rgb=rgb, alpha=alpha)
+
+
+def _target_size(still: StillImage, width: int | None, size: tuple[int, int] | None) -> tuple[int, int]:
+    """``(width, height)`` the still is dreamed at: ``size``, else ``width`` with the aspect kept."""
+    w0, h0 = still.size
+    if size is not None:
+        return size
+    return (width, max(1, round(width * h0 / w0))) if width is not None else (w0, h0)

@@ -18,6 +18,7 @@ from dreamvideo.config import (
     load_preset,
     parse_channels,
     parse_frame_range,
+    parse_frame_ranges,
     parse_layers,
     parse_size,
 )
@@ -44,11 +45,26 @@ def test_parse_frame_range_reversed():
         parse_frame_range("10-5")
 
 
-@pytest.mark.parametrize("text", ["", "a-b", "-5", "5-", "1-2-3", "1.5-3", "5..10", "x", "1,2"])
+@pytest.mark.parametrize("text", ["", "a-b", "-5", "5-", "1-2-3", "1.5-3", "5..10", "x", "1,", "1;2"])
 def test_parse_frame_range_garbage(text):
     with pytest.raises(ConfigError, match="frame range") as info:
         parse_frame_range(text)
     assert info.value.hint and "A-B" in info.value.hint
+
+
+def test_frame_ranges_are_one_syntax_for_every_command():
+    """render's lists (``3-5,9``) parse everywhere; one span is what a video command needs."""
+    assert parse_frame_ranges("3-5,9") == [FrameRange(3, 5), FrameRange(9, 9)]
+    assert parse_frame_ranges("9,3-5") == [FrameRange(9, 9), FrameRange(3, 5)]
+    assert parse_frame_range("0-4,5-9") == FrameRange(0, 9)  # a list without gaps is one span
+    assert parse_frame_range("2,0,1") == FrameRange(0, 2)
+    with pytest.raises(ConfigError, match=r"--frames '0,5' has a gap \(0-0, then 5-5\): this command dreams one span") as info:
+        parse_frame_range("0,5")
+    assert "`dreamvideo render` takes lists" in info.value.hint
+    with pytest.raises(ConfigError, match="overlap"):
+        parse_frame_range("0-5,3-9")
+    with pytest.raises(ConfigError, match="reversed"):
+        parse_frame_ranges("3-5,9-7")
 
 
 def test_frame_range_checks_itself():
@@ -230,8 +246,8 @@ def test_every_key_of_every_preset_is_a_real_option(path):
             assert layer in known, f"{path.name}: {dream.model} has no layer {layer!r}"
 
 
-@pytest.mark.parametrize("name", ["hallucination-machine", "live", "film", "vr360"])
-def test_new_presets_say_what_they_cost(name):
+@pytest.mark.parametrize("name", sorted(list_presets()))
+def test_every_preset_says_what_it_costs(name):
     description = list_presets()[name]
     assert "MEASURED" not in description, f"{name}: the frames/s figure was never filled in"
     assert "frames/s" in description or "not measured yet" in description

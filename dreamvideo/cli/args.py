@@ -7,6 +7,7 @@ hides a preset's value (flag beats preset beats default).
 from __future__ import annotations
 
 import argparse
+import difflib
 
 from .. import __version__
 from ..config import CODECS, DEVICES, FLOWS, PROJECTIONS, PYRAMIDS, SPHERE_MODES, STEREO_LAYOUTS
@@ -17,10 +18,42 @@ __all__ = ["build_parser"]
 
 
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors become one ``error:`` line (exit 2) via ConfigError."""
+    """An ArgumentParser whose errors become one ``error:`` line (exit 2) via ConfigError.
+
+    Arguments no parser took are reported by the (sub)command that was given, with its help
+    and the option nearest to an unknown one (``--frmaes`` → did you mean ``--frames``?).
+    """
 
     def error(self, message: str):  # noqa: D102 - argparse API
         raise ConfigError(message, hint=f"see `{self.prog} --help`")
+
+    def parse_args(self, args=None, namespace=None):  # noqa: D102 - argparse API
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = self._chosen(namespace)
+            message = f"unrecognized arguments: {' '.join(extras)}"
+            unknown = next((a.split("=")[0] for a in extras if a.startswith("--")), None)
+            options = [o for action in command._actions for o in action.option_strings if o.startswith("--")]
+            close = difflib.get_close_matches(unknown, options, n=1, cutoff=0.6) if unknown else []
+            if close:
+                message += f" (did you mean {close[0]}?)"
+            raise ConfigError(message, hint=f"see `{command.prog} --help`")
+        return namespace
+
+    def _chosen(self, namespace: argparse.Namespace) -> argparse.ArgumentParser:
+        """The deepest sub-command parser ``namespace`` went through (this parser if none)."""
+        parser: argparse.ArgumentParser = self
+        while True:
+            subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+            name = getattr(namespace, subs[0].dest, None) if subs else None
+            if name not in (subs[0].choices if subs else {}):
+                return parser
+            parser = subs[0].choices[name]
+
+
+def _add_debug(p: argparse.ArgumentParser) -> None:
+    """``--debug`` after a command name too (the hint of an internal failure asks for it)."""
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
 
 
 def _add_dream_options(p: argparse.ArgumentParser) -> None:
@@ -98,9 +131,17 @@ def _add_vr_names(g) -> None:
     )
 
 
+def _add_memory_force(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="start even where the memory estimate says the frames will not fit (refused otherwise)",
+    )
+
+
 def _add_video_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("video options")
-    g.add_argument("--frames", metavar="A-B", help="only frames A to B (inclusive, 0-based)")
+    g.add_argument("--frames", metavar="A-B", help="only frames A to B (inclusive, 0-based; render takes lists: 3-5,9)")
     g.add_argument("--width", type=int, metavar="W", help="process at this width (aspect kept)")
     g.add_argument("--size", metavar="WxH", help="process at this size")
     g.add_argument("--flow", choices=FLOWS, help="optical flow for temporal coherence (default farneback)")
@@ -152,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--width", type=int, metavar="W", help="dream at this width (aspect kept)")
     g.add_argument("--size", metavar="WxH", help="dream at this size")
     _add_vr_names(p.add_argument_group("output options"))
+    _add_memory_force(p)
 
     p = sub.add_parser("dream", help="dream a video, a stream (- for stdin/stdout) or a URL")
     p.add_argument("input", metavar="INPUT")
@@ -170,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="with --live: a stream input that sends nothing for S seconds has ended (default 5; 0: wait for ever)",
     )
+
+    _add_memory_force(p)
 
     p = sub.add_parser("animate", help="animate a still (or a video's last frame): each frame the last dream moved and dreamed more")
     p.add_argument("input", metavar="INPUT", help="a still image, 360° too, or a video (its last frame)")
@@ -303,4 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-browser", action="store_true", help="only print the address; open no browser")
     p.add_argument("--projection", choices=("equirect", "flat"), help="show as (default: from metadata, else 2:1 = equirect)")
     p.add_argument("--stereo", choices=("none", "top-bottom", "left-right"), help="stereo layout; one eye is shown")
+    for p in sub.choices.values():
+        _add_debug(p)
+    for f in farm.choices.values():
+        _add_debug(f)
     return parser

@@ -8,7 +8,7 @@ next, so each octave re-reads the sharp base image at its own size.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 
 import numpy as np
@@ -232,6 +232,18 @@ class Dreamer:
         # shape; switched on around this Dreamer's passes only, never for the rest of the process.
         self._cudnn_benchmark = "cudnn" in self._fast and self.device.type == "cuda"
         self.tile = settings.tile or (self.CUDA_TILE if self.device.type == "cuda" else self.CPU_TILE)
+        # Told after every step of a dream (steps done, steps in the dream): progress inside a
+        # frame, for frames that take minutes (a large panorama). Set with ``reporting_steps``.
+        self.on_step: Callable[[int, int], None] | None = None
+
+    @contextmanager
+    def reporting_steps(self, on_step: Callable[[int, int], None]) -> Iterator[None]:
+        """Call ``on_step(done, total)`` after each ascent step of every dream in the block."""
+        before, self.on_step = self.on_step, on_step
+        try:
+            yield
+        finally:
+            self.on_step = before
 
     @property
     def streams_per_item(self) -> bool:
@@ -299,7 +311,9 @@ class Dreamer:
             rng = frame_rng(s.seed, frame_index)
         height, width = image.shape[-2:]
         detail = None
-        for size in self.octave_sizes(height, width):
+        sizes = self.octave_sizes(height, width)
+        done, total = 0, steps * len(sizes)
+        for size in sizes:
             base = self.projection.resize(image, size)
             detail = torch.zeros_like(base) if detail is None else self.projection.resize(detail, size)
             x = (base + detail).clamp(0, 1)
@@ -307,6 +321,9 @@ class Dreamer:
             need = self.needed(weight) if sparse and weight is not None else None
             for _ in range(steps):
                 x = self.step(x, rng, width=width, weight=weight, need=need)
+                done += 1
+                if self.on_step is not None:
+                    self.on_step(done, total)
             detail = x - base
         return (image + self.projection.resize(detail, (height, width))).clamp(0, 1)
 
@@ -441,23 +458,28 @@ class Dreamer:
         return torch.stack([self.objective({k: v[i : i + 1] for k, v in acts.items()}) for i in range(x.shape[0])])
 
     def value(self, image: Tensor) -> float:
-        """The objective on ``image`` ``(1, 3, H, W)``, without gradients.
+        """The objective on ``image`` ``(1, 3, H, W)``, without gradients, as the dream sees it.
 
-        Measured on the same tiles the dream uses, averaged with the tiles' pixel
-        counts, so a large frame never needs more memory to measure than to dream.
+        Measured on what the network sees through the projection (a panorama's views:
+        the equirect pixels themselves are not what the dream raises), each seen item on
+        the same tiles the dream uses, averaged with the tiles' pixel counts, so a large
+        frame never needs more memory to measure than to dream.
         """
-        height, width = image.shape[-2:]
-        tile = self.tile
         with torch.no_grad():
-            if height <= tile and width <= tile:
-                return float(self.objective(self._activations(image)))
-            overlap = tile // 4
-            th, tw = min(tile, height), min(tile, width)
-            total = 0.0
-            corners = [(y0, x0) for y0 in tile_grid(height, th, overlap) for x0 in tile_grid(width, tw, overlap)]
-            for y0, x0 in corners:
-                total += float(self.objective(self._activations(image[..., y0 : y0 + th, x0 : x0 + tw])))
-            return total / len(corners)
+            seen = self.projection.seen(image)
+            return sum(self._tiled_value(item[None]) for item in seen) / seen.shape[0]
+
+    def _tiled_value(self, x: Tensor) -> float:
+        """The objective on one item ``x`` ``(1, 3, h, w)``: the mean over its ``--tile`` tiles."""
+        height, width = x.shape[-2:]
+        tile = self.tile
+        if height <= tile and width <= tile:
+            return float(self.objective(self._activations(x)))
+        overlap = tile // 4
+        th, tw = min(tile, height), min(tile, width)
+        corners = [(y0, x0) for y0 in tile_grid(height, th, overlap) for x0 in tile_grid(width, tw, overlap)]
+        total = sum(float(self.objective(self._activations(x[..., y0 : y0 + th, x0 : x0 + tw]))) for y0, x0 in corners)
+        return total / len(corners)
 
     def _activations(self, x: Tensor) -> dict[str, Tensor]:
         # Compiled for the steps only: measuring (no gradient) is rare and would compile again.

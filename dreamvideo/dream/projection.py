@@ -61,6 +61,12 @@ class Projection:
         """
         return gradient_fn(x, need)
 
+    def seen(self, x: Tensor) -> Tensor:
+        """What the network sees of ``x`` ``(B, 3, H, W)`` when the objective is measured
+        (``Dreamer.value``): ``(N, 3, h, w)`` items, each measured on its own and averaged.
+        The same pictures as a step's :meth:`gradient`, without its random moves."""
+        return x
+
     def blur(self, x: Tensor, sigma: float) -> Tensor:
         """Gaussian blur of ``x`` ``(B, C, H, W)``; the horizontal edges wrap where ``wraps_x``."""
         # Imported here: kornia's package import is 0.1-0.2 s of start-up, paid only when blurring.

@@ -18,7 +18,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import FrameRange, parse_frame_range
+from ..config import FrameRange, parse_frame_ranges
 from ..errors import ConfigError
 from ..io.sequence import frame_path, is_complete
 
@@ -51,20 +51,6 @@ class Chunk:
 
     def __str__(self) -> str:
         return f"{self.frames.start}-{self.frames.end}"
-
-
-def parse_frame_ranges(text: str) -> list[FrameRange]:
-    """``A-B[,C-D...]`` → ranges, in order.
-
-    Raises:
-        ConfigError: a malformed or reversed range, or ranges that overlap.
-    """
-    ranges = [parse_frame_range(part) for part in text.split(",")]
-    ordered = sorted(ranges, key=lambda r: r.start)
-    for a, b in zip(ordered, ordered[1:]):
-        if b.start <= a.end:
-            raise ConfigError(f"frame ranges {a} and {b} overlap", hint="give each frame once")
-    return ranges
 
 
 def plan_chunks(ranges: list[FrameRange] | FrameRange, chunk: int, *, preroll: int) -> list[Chunk]:

@@ -19,7 +19,8 @@ __all__ = ["probe", "format_probe"]
 def probe(path: str | os.PathLike) -> dict[str, Any]:
     """Describe a media file as a JSON-serialisable dict.
 
-    Keys: ``path``, ``format``, ``format_name``, ``duration`` (s), ``size`` (bytes),
+    Keys: ``path``, ``kind`` (``image`` for a still picture, else ``video``), ``format``,
+    ``format_name``, ``duration`` (s), ``size`` (bytes),
     ``bit_rate``, ``metadata`` and ``streams``, a list of dicts with ``index``,
     ``type``, ``codec``, ``codec_name``, ``decoder``, ``profile``, ``bit_rate``, ``language``,
     ``metadata``; video streams add ``width`` and ``height`` (upright, after
@@ -41,16 +42,34 @@ def probe(path: str | os.PathLike) -> dict[str, Any]:
         raise MediaError(f"cannot read {path}: {av_reason(e)}") from e
     with container:
         streams = [_stream(path, container, s) for s in container.streams]
+        still = _is_still(container, streams)
         return {
             "path": path,
+            "kind": "image" if still else "video",
             "format": container.format.name,
-            "format_name": container.format.long_name,
+            # FFmpeg calls a picture a "piped png sequence" at 25 fps: it is one still.
+            "format_name": f"{_still_codec(streams)} image" if still else container.format.long_name,
             "duration": container.duration / av.time_base if container.duration else None,
             "size": container.size if container.size and container.size > 0 else None,
             "bit_rate": container.bit_rate or None,
             "metadata": dict(container.metadata),
             "streams": streams,
         }
+
+
+# FFmpeg's demuxers of single pictures (a still image read as a one-frame "sequence").
+_STILL_DEMUXERS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "tiff_pipe", "bmp_pipe", "jpegls_pipe", "qoi_pipe")
+
+
+def _is_still(container: av.container.InputContainer, streams: list[dict[str, Any]]) -> bool:
+    """A picture file: one of FFmpeg's image demuxers, one video stream of at most one frame."""
+    video = [s for s in streams if s["type"] == "video"]
+    return container.format.name in _STILL_DEMUXERS and len(streams) == 1 and len(video) == 1
+
+
+def _still_codec(streams: list[dict[str, Any]]) -> str:
+    codec = streams[0]["codec"] or "unknown"
+    return {"mjpeg": "JPEG"}.get(codec, codec.upper())
 
 
 def _ratio(value: Fraction | None) -> str | None:
@@ -116,6 +135,8 @@ def _first_frame(container: av.container.InputContainer, stream: av.stream.Strea
 
 def format_probe(info: dict[str, Any]) -> str:
     """Human-readable lines for a ``probe`` result."""
+    if info.get("kind") == "image":
+        return _format_still(info)
     head = [Path(info["path"]).name + ":", info["format_name"] or info["format"]]
     if info["duration"] is not None:
         head.append(f"{info['duration']:.3f} s")
@@ -154,6 +175,30 @@ def format_probe(info: dict[str, Any]) -> str:
         if s["language"] and s["language"] != "und":
             parts.append(s["language"])
         lines.append(f"  #{s['index']} {s['type']}: " + ", ".join(parts))
+    for key, value in info["metadata"].items():
+        lines.append(f"  {key}: {value}")
+    return "\n".join(lines)
+
+
+def _format_still(info: dict[str, Any]) -> str:
+    """A still picture: its size and pixel format, and whether a dream treats it as 360°."""
+    s = info["streams"][0]
+    parts = [info["format_name"], f"{s['width']}x{s['height']}"]
+    if s["pix_fmt"]:
+        parts.append(s["pix_fmt"])
+    if info["size"]:
+        parts.append(_bytes(info["size"]))
+    lines = [f"{Path(info['path']).name}: " + ", ".join(parts)]
+    sphere = s.get("spherical")
+    if sphere and sphere["projection"] == "equirectangular" and not sphere["cropped"]:
+        lines.append(f"  360°: yes, {_describe_spherical(sphere)[5:]}: `image` dreams it as a panorama")
+    elif sphere:
+        lines.append(f"  360°: {_describe_spherical(sphere)[5:]}, which is dreamed as a flat picture")
+    else:
+        shape = "; it is 2:1, as an equirect panorama is" if s["width"] == 2 * s["height"] else ""
+        lines.append(
+            "  360°: no (no GPano XMP): dreamed as a flat picture unless --projection equirect is given" + shape
+        )
     for key, value in info["metadata"].items():
         lines.append(f"  {key}: {value}")
     return "\n".join(lines)

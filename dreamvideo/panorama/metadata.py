@@ -911,19 +911,17 @@ _SUFFIXES = {"top-bottom": "_TB", "left-right": "_LR"}
 def vr_name(path: str | os.PathLike, layout: Layout) -> str:
     """``path`` with the suffixes headset players look for, before the extension.
 
-    ``_360`` for an equirect layout, then ``_TB`` or ``_LR`` for stereo (``clip.mp4``
-    → ``clip_360_TB.mp4``). Suffixes already in the name (any case) are not added
-    twice; flat layouts and streams (``-``, URLs) are returned unchanged.
+    The name ends ``_360`` for an equirect layout, then ``_TB`` or ``_LR`` for stereo
+    (``clip.mp4`` → ``clip_360_TB.mp4``). Such tags already at the end of the name, in any
+    case and order, are replaced by these (``d_tb.mp4`` → ``d_360_TB.mp4``, never
+    ``d_tb_360.mp4``: players read the tags in this order). Flat layouts and streams
+    (``-``, URLs) are returned unchanged.
     """
     text = str(path)
     if layout.projection != "equirect" or text == "-" or "://" in text:
         return text
     p = Path(text)
     stem = p.stem
-    words = {w.upper() for w in re.split(r"[_.\-\s]", stem)}
-    if "360" not in words:
-        stem += "_360"
-    suffix = _SUFFIXES.get(layout.stereo)
-    if suffix and suffix[1:] not in words:
-        stem += suffix
-    return str(p.with_name(stem + p.suffix))
+    while (m := re.search(r"[_.\-\s](360|TB|LR)$", stem, flags=re.IGNORECASE)) and m.start() > 0:
+        stem = stem[: m.start()]
+    return str(p.with_name(stem + "_360" + _SUFFIXES.get(layout.stereo, "") + p.suffix))

@@ -90,6 +90,10 @@ class EquirectFlat(_Equirect):
             need = F.pad(need.to(x.dtype), (pad, pad, 0, 0), mode="circular") > 0
         return gradient_fn(wide, need)[..., pad : pad + width]
 
+    def seen(self, x: Tensor) -> Tensor:
+        pad = min(x.shape[-1] // 2, self.pad if self.pad is not None else max(16, x.shape[-1] // 16))
+        return F.pad(x, (pad, pad, 0, 0), mode="circular") if pad > 0 else x
+
     def __repr__(self) -> str:
         return f"EquirectFlat(pad={self.pad})"
 
@@ -202,6 +206,10 @@ class EquirectViews(_Equirect):
             )
             self._plans[key] = plan
         return plan
+
+    def seen(self, x: Tensor) -> Tensor:
+        """The rig's views unturned (upright cube directions): what every step sees, turned a little."""
+        return self.sample_views(x, to_device(self._rig.astype(np.float32), x.device))
 
     def sample_views(self, x: Tensor, rig: Tensor) -> Tensor:
         """The views of ``x`` ``(B, C, H, W)`` at its resolution: ``(B·V, C, n, n)``, item-major.

@@ -482,6 +482,12 @@ def test_check_aspect():
         ("clip.jpg", Layout("equirect", "left-right"), "clip_360_LR.jpg"),
         ("clip_360_TB.mp4", Layout("equirect", "top-bottom"), "clip_360_TB.mp4"),
         ("clip_360.mp4", Layout("equirect", "top-bottom"), "clip_360_TB.mp4"),
+        # a stereo tag already there goes after _360, as the README promises (NAME_360_TB)
+        ("d_tb.mp4", Layout("equirect", "top-bottom"), "d_360_TB.mp4"),
+        ("d_TB_360.mp4", Layout("equirect", "top-bottom"), "d_360_TB.mp4"),
+        ("d-lr.jpg", Layout("equirect", "left-right"), "d_360_LR.jpg"),
+        ("trip_360.mp4", Layout("equirect", "none"), "trip_360.mp4"),
+        ("360.mp4", Layout("equirect", "none"), "360_360.mp4"),
         ("clip.mp4", Layout("flat", "none"), "clip.mp4"),
         ("-", Layout("equirect", "none"), "-"),
         ("udp://host:1234", Layout("equirect", "none"), "udp://host:1234"),
