@@ -271,7 +271,7 @@ class VideoSettings:
     half size, but at least 640 px wide (``temporal.flow.auto_flow_scale``).
     ``audio`` is a file whose soundtrack replaces the input's (cut to the same span).
     ``vr_names`` adds the suffixes headset players look for (``_360``, ``_TB``,
-    ``_LR``) to the output name of a 360° run (``panorama.metadata.vr_name``).
+    ``_LR``) to the output name of a 360° run (``layout.vr_name``).
     ``frame_batch`` is how many frames with no temporal link (``--flow none`` or
     ``--blend 0``) are dreamed as one batch; None: 4 on CUDA, 1 elsewhere
     (``pipeline.frame_batch``). The dream of each frame does not depend on it.

@@ -42,7 +42,9 @@ import torch
 from .config import FrameRange, parse_frame_range, parse_size
 from .errors import ConfigError, MediaError
 from .io import open_video, write_image
-from .panorama.metadata import read_spherical
+from .io.spherical import read_spherical
+from .layout import TWO_EYES, split_eyes
+from .panorama.geometry import directions_to_equirect, look_at, sample_equirect, view_rays
 from .temporal.flow import METRIC_FARNEBACK_PARAMS, FlowWorkers
 from .temporal.occlusion import consistency_mask
 from .temporal.warp import warp
@@ -213,7 +215,7 @@ def compare_files(
         out_w, out_h = dreamed.output_size
         info = dreamed.info.spherical or read_spherical(output)
         eye = None
-        if info is not None and info.is_equirect and info.stereo in ("top-bottom", "left-right"):
+        if info is not None and info.is_equirect and info.stereo in TWO_EYES:
             eye = info.stereo
         if projection == "auto":
             equirect = (info is not None and info.is_equirect) or out_w == 2 * out_h
@@ -322,8 +324,6 @@ def pole_views(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         ``(zenith, nadir)``, float32 with the input's channels.
     """
-    from .panorama.geometry import directions_to_equirect, look_at, sample_equirect, view_rays
-
     array = np.asarray(image, dtype=np.float32)
     grey = array.ndim == 2
     tensor = torch.from_numpy(array[..., None] if grey else array).permute(2, 0, 1)[None]
@@ -357,11 +357,8 @@ def pole_streak_score(source: np.ndarray, output: np.ndarray) -> tuple[float, fl
 
 
 def _left_eye(frame: np.ndarray, layout: str | None) -> np.ndarray:
-    if layout == "top-bottom":
-        return frame[: frame.shape[0] // 2]
-    if layout == "left-right":
-        return frame[:, : frame.shape[1] // 2]
-    return frame
+    """The left eye of a host frame ``(H, W, 3)`` of ``layout``; the frame itself for mono (None)."""
+    return frame if layout is None else split_eyes(frame, layout, channels_last=True)[0]
 
 
 def _grey(view: np.ndarray) -> np.ndarray:

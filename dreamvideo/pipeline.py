@@ -30,10 +30,19 @@ from pathlib import Path
 from .config import DreamSettings, VideoSettings
 from .dream import Dreamer
 from .errors import ConfigError, MediaError
-from .io import IMAGE_FORMATS, Frame, check_input_file, check_output_path, check_video_output, is_stream, open_video
-from .io._util import check_video_input
+from .io import (
+    IMAGE_FORMATS,
+    Frame,
+    check_input_file,
+    check_output_path,
+    check_video_input,
+    check_video_output,
+    is_stream,
+    open_video,
+)
 from .io.atomic import write_atomically
-from .panorama.metadata import check_aspect, resolve_layout, vr_name
+from .io.spherical import spherical_for
+from .layout import check_aspect, resolve_layout, vr_name
 from .panorama.projection import dreamer_for
 from .panorama.stereo import STEREO_LAYOUTS, StereoTemporalDreamer
 from .sinks import QUEUE_DEPTH, EncodeSink, ImageSink, Sink
@@ -162,9 +171,9 @@ def dream_video(
                 raise ConfigError(
                     f"{Path(output).name} is an image: it takes one frame", hint="use --frames N, or a video output"
                 )
-            sink: Sink = ImageSink(output, spherical=layout.spherical)
+            sink: Sink = ImageSink(output, spherical=spherical_for(*layout))
         else:
-            sink = EncodeSink(reader, output, video, report.stage_times, spherical=layout.spherical)
+            sink = EncodeSink(reader, output, video, report.stage_times, spherical=spherical_for(*layout))
         t = time.perf_counter()
         dreamer = dreamer_for(dream, layout)
         report.stage_times["model_load"] += time.perf_counter() - t

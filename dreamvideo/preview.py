@@ -28,6 +28,8 @@ from .config import DreamSettings, FrameRange, parse_layers
 from .dream import Dreamer, image_to_tensor, objective_from_settings, resolve_device, tensor_to_image
 from .errors import ConfigError, MediaError
 from .io import IMAGE_FORMATS, check_input_file, check_output_path, open_video, read_image, write_image
+from .io.spherical import read_spherical
+from .layout import resolve_layout
 from .models import get_spec, layer_names, load_model
 
 __all__ = [
@@ -213,8 +215,6 @@ def _dream(dreamer: Dreamer, picture: Picture, stereo: str = "none") -> np.ndarr
 
 def _layout(source: Path, settings: DreamSettings):
     """The run's 360° layout: the flags, ``auto`` following the input's spherical metadata."""
-    from .panorama.metadata import read_spherical, resolve_layout
-
     return resolve_layout(settings, read_spherical(source), name=source.name)
 
 

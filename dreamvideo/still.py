@@ -15,7 +15,8 @@ from .config import DreamSettings
 from .dream import image_to_tensor, tensor_to_image
 from .errors import MediaError
 from .io import IMAGE_FORMATS, StillImage, check_output_path, read_image, write_image
-from .panorama.metadata import check_aspect, read_spherical, resolve_layout, vr_name
+from .io.spherical import read_spherical, spherical_for
+from .layout import check_aspect, resolve_layout, vr_name
 from .panorama.projection import dreamer_for
 from .panorama.stereo import STEREO_LAYOUTS, dream_stereo_frame
 
@@ -80,7 +81,7 @@ def dream_image_file(
     else:
         dreamed = dreamer.dream(image)
     after = dreamer.value(dreamed)
-    write_image(output, tensor_to_image(dreamed, dtype=np.float32), like=still, spherical=layout.spherical)
+    write_image(output, tensor_to_image(dreamed, dtype=np.float32), like=still, spherical=spherical_for(*layout))
     return StillResult(output, before, after, dreamer.objective.name)
 
 

@@ -179,7 +179,8 @@ def test_a_360_still_is_previewed_through_its_projection(tmp_path):
     """A panorama with GPano metadata is dreamed as a render would dream it: through the views."""
     from dreamvideo.dream import image_to_tensor, tensor_to_image
     from dreamvideo.io import write_image
-    from dreamvideo.panorama.metadata import Layout, SphericalInfo
+    from dreamvideo.io.spherical import SphericalInfo
+    from dreamvideo.layout import Layout
     from dreamvideo.panorama.projection import dreamer_for
 
     pano = cv2.resize(read_rgb(SAMPLES / "lab.png"), (128, 64), interpolation=cv2.INTER_AREA)
