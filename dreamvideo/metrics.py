@@ -45,9 +45,10 @@ from .io import open_video, write_image
 from .io.spherical import read_spherical
 from .layout import TWO_EYES, split_eyes
 from .panorama.geometry import directions_to_equirect, look_at, sample_equirect, view_rays
-from .temporal.flow import METRIC_FARNEBACK_PARAMS, FlowWorkers
+from .temporal.flow import METRIC_FARNEBACK_PARAMS
 from .temporal.occlusion import consistency_mask
 from .temporal.warp import warp
+from .temporal.workers import FlowWorkers
 
 __all__ = [
     "METRIC_FARNEBACK_PARAMS",
@@ -121,7 +122,7 @@ def compare(
         source_frames: the source video, uint8 RGB ``(H, W, 3)`` frames.
         output_frames: the dreamed video, same count and size.
         processes: flow worker processes (see
-            :class:`~dreamvideo.temporal.flow.FlowWorkers`). ``0`` computes
+            :class:`~dreamvideo.temporal.workers.FlowWorkers`). ``0`` computes
             the flow inline; ``None`` picks a count from the CPUs, several
             times faster on long videos (the CLI's choice). Starting workers
             imports the caller's ``__main__`` script (see ``FlowWorkers``),

@@ -47,7 +47,8 @@ from .panorama.projection import dreamer_for
 from .panorama.stereo import STEREO_LAYOUTS, StereoTemporalDreamer
 from .sinks import QUEUE_DEPTH, EncodeSink, ImageSink, Sink
 from .temporal.dreamer import TemporalDreamer, TemporalState
-from .temporal.flow import FlowWorkers, auto_flow_scale
+from .temporal.flow import auto_flow_scale
+from .temporal.workers import FlowWorkers
 
 __all__ = [
     "CUDA_FRAME_BATCH",

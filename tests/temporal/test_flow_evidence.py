@@ -12,7 +12,8 @@ from dreamvideo.io import Frame
 from dreamvideo.dream import make_dreamer
 from dreamvideo.temporal.carry import carry_weights
 from dreamvideo.temporal.dreamer import TemporalDreamer
-from dreamvideo.temporal.flow import FlowEvidence, FlowWorkers, flow_evidence, flow_pair
+from dreamvideo.temporal.flow import FlowEvidence, flow_evidence, flow_pair
+from dreamvideo.temporal.workers import FlowWorkers
 from dreamvideo.temporal.warp import flow_to_tensor
 
 
