@@ -30,6 +30,7 @@ from pathlib import Path
 from .config import DreamSettings, VideoSettings
 from .dream import Dreamer
 from .errors import ConfigError, MediaError
+from .frame import frame_step
 from .io import (
     IMAGE_FORMATS,
     Frame,
@@ -44,9 +45,8 @@ from .io.atomic import write_atomically
 from .io.spherical import spherical_for
 from .layout import check_aspect, resolve_layout, vr_name
 from .panorama.projection import dreamer_for
-from .panorama.stereo import STEREO_LAYOUTS, StereoTemporalDreamer
 from .sinks import QUEUE_DEPTH, EncodeSink, ImageSink, Sink
-from .temporal.dreamer import TemporalDreamer, TemporalState
+from .temporal.dreamer import MonoStep, TemporalDreamer
 from .temporal.flow import auto_flow_scale
 from .temporal.workers import FlowWorkers
 
@@ -54,7 +54,6 @@ __all__ = [
     "CUDA_FRAME_BATCH",
     "RunReport",
     "TemporalDreamer",
-    "TemporalState",
     "dream_video",
     "frame_batch",
     "is_image_output",
@@ -195,27 +194,24 @@ def run_frames(
     report: RunReport,
     write_from: int | None = None,
     preroll_sink: Sink | None = None,
-    state: TemporalState | None = None,
     stereo: str = "none",
     progress: Callable[[int, int | None], None] | None = None,
-) -> TemporalState:
+) -> None:
     """Dream every frame ``reader`` yields, handing those from ``write_from`` on to ``sink``.
 
     Frames before ``write_from`` are the pre-roll: dreamed for the temporal state they
     leave, not handed to ``sink`` (to ``preroll_sink`` if given: the render keeps them for
-    the cross-fade at a chunk join). ``state`` continues another run's temporal state.
-    ``stereo`` (``top-bottom``/``left-right``) dreams both eyes of each frame as one.
-    Counts, cuts and stage times go into ``report``; returns the final temporal state.
+    the cross-fade at a chunk join). ``stereo`` (``top-bottom``/``left-right``) dreams both
+    eyes of each frame as one (``frame.frame_step``). Counts, cuts and stage times go into
+    ``report``.
 
     Raises:
         MediaError: nothing decoded or nothing reached the sink.
     """
     times = report.stage_times
     with ExitStack() as stack:
-        if stereo in STEREO_LAYOUTS:
-            temporal = StereoTemporalDreamer(dreamer, video, stereo, dtype=sink.dtype, state=state)
-        else:
-            temporal = TemporalDreamer(dreamer, video, dtype=sink.dtype, state=state)
+        step = frame_step(stereo, video)
+        temporal = TemporalDreamer(dreamer, video, step=step, dtype=sink.dtype)
         flows = None
         if video.flow != "none" and video.blend > 0:
             wrap_x = dreamer.projection.wraps_x  # a 360° frame's flow wraps across the seam
@@ -225,7 +221,7 @@ def run_frames(
             processes = 0 if dreamer.device.type == "cpu" else None
             scale = video.flow_scale or auto_flow_scale(reader.output_size[0])
             # A stereo frame's disparity is computed with its flow, ahead of the dream.
-            eyes = temporal.disparity_ahead(reader.output_size[0]) if isinstance(temporal, StereoTemporalDreamer) else None
+            eyes = step.disparity_ahead(reader.output_size[0])
             flows = stack.enter_context(
                 FlowWorkers(method=video.flow, scale=scale, processes=processes, wrap_x=wrap_x, stereo=eyes)
             )
@@ -260,7 +256,7 @@ def run_frames(
             dreamed += 1
             (progress or bar.update)(dreamed, total)
 
-        independent = flows is None and live is None and type(temporal) is TemporalDreamer
+        independent = flows is None and live is None and isinstance(step, MonoStep)
         batch = frame_batch(video, dreamer) if independent else 1
         if batch > 1:
             for group in _groups(decoded, batch):
@@ -277,17 +273,16 @@ def run_frames(
                         flow_future = flows.submit_evidence(previous.image, frame.image)
                     previous = frame
                 t = time.perf_counter()
-                pair = flow_future.result() if flow_future is not None else None
+                evidence = flow_future.result() if flow_future is not None else None
                 times["flow_wait"] += time.perf_counter() - t
                 t = time.perf_counter()
-                image, cut = temporal(frame, pair)
+                image, cut = temporal(frame, evidence)
                 times["dream"] += time.perf_counter() - t
                 deliver(frame, image, cut)
         if dreamed == 0:
             raise MediaError(f"no frames decoded from {reader.source}")
         if live is not None:
             report.live = live.summary()
-    return temporal.state()
 
 
 def frame_batch(video: VideoSettings, dreamer: Dreamer) -> int:

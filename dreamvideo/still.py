@@ -14,11 +14,11 @@ import numpy as np
 from .config import DreamSettings
 from .dream import image_to_tensor, tensor_to_image
 from .errors import MediaError
+from .frame import dream_frame
 from .io import IMAGE_FORMATS, StillImage, check_output_path, read_image, write_image
 from .io.spherical import read_spherical, spherical_for
 from .layout import check_aspect, resolve_layout, vr_name
 from .panorama.projection import dreamer_for
-from .panorama.stereo import STEREO_LAYOUTS, dream_stereo_frame
 
 __all__ = ["StillResult", "dream_image_file", "resize_still"]
 
@@ -76,10 +76,7 @@ def dream_image_file(
     dreamer = dreamer_for(settings, layout, grey=still.grey)
     image = image_to_tensor(still.rgb, dreamer.device)
     before = dreamer.value(image)
-    if layout.stereo in STEREO_LAYOUTS:  # both eyes one dream: the left dreamed, carried to the right
-        dreamed = dream_stereo_frame(dreamer, image, layout.stereo)
-    else:
-        dreamed = dreamer.dream(image)
+    dreamed = dream_frame(dreamer, image, layout)  # a stereo frame: both eyes one dream
     after = dreamer.value(dreamed)
     write_image(output, tensor_to_image(dreamed, dtype=np.float32), like=still, spherical=spherical_for(*layout))
     return StillResult(output, before, after, dreamer.objective.name)

@@ -270,7 +270,7 @@ def preview(args: Namespace) -> int:
     from ..preview import contact_sheet, layers_sheet
 
     dream_settings, video = _settings(args)
-    where = {"frames": video.frame_range, "size": video.frame_size, "width": video.width}
+    where = {"frames": video.frame_range, "size": video.frame_size, "width": video.width, "video": video}
     if args.layers_sheet:
         if args.count is not None:
             raise ConfigError("--count goes with a frames sheet, not --layers-sheet")
