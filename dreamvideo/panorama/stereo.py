@@ -30,7 +30,7 @@ from ..dream import Dreamer, tensor_to_image
 from ..errors import ConfigError
 from ..layout import TWO_EYES, eye_width, split_eyes
 from ..temporal.carry import refine
-from ..temporal.dreamer import Carried
+from ..temporal.dreamer import Carried, Disparity
 from ..temporal.flow import auto_flow_scale, stereo_disparity
 from ..temporal.warp import flow_to_tensor, to_device, warp
 
@@ -172,14 +172,8 @@ class StereoStep:
             raise ConfigError(f"unknown stereo layout {self.layout!r}", hint=f"use one of {', '.join(TWO_EYES)}")
 
     def __call__(
-        self,
-        dreamer: Dreamer,
-        source: Tensor,
-        carried: Carried | None,
-        *,
-        refine_steps: int,
-        frame_index: int,
-        disparity: tuple[np.ndarray, np.ndarray] | None = None,
+        self, dreamer: Dreamer, source: Tensor, carried: Carried | None, *, refine_steps: int, frame_index: int,
+        disparity: Disparity | None = None,
     ) -> Tensor:
         return dream_stereo(
             dreamer,

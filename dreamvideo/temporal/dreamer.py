@@ -29,7 +29,10 @@ from .carry import carry_detail, detail_strength, hold_strength, refine
 from .flow import FlowEvidence
 from .warp import flow_to_tensor, to_device
 
-__all__ = ["Carried", "FrameStep", "MonoStep", "TemporalDreamer"]
+__all__ = ["Carried", "Disparity", "FrameStep", "MonoStep", "TemporalDreamer"]
+
+#: A stereo frame's disparity as ``flow.stereo_disparity`` computes it: ``(flow_right_to_left, weight)``.
+Disparity = tuple[np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -51,14 +54,8 @@ class FrameStep(Protocol):
     """Dreams one frame ``(1, 3, H, W)`` from its source and what was carried (None: a fresh frame)."""
 
     def __call__(
-        self,
-        dreamer: Dreamer,
-        source: Tensor,
-        carried: Carried | None,
-        *,
-        refine_steps: int,
-        frame_index: int,
-        disparity: tuple[np.ndarray, np.ndarray] | None = None,
+        self, dreamer: Dreamer, source: Tensor, carried: Carried | None, *, refine_steps: int, frame_index: int,
+        disparity: Disparity | None = None,
     ) -> Tensor: ...
 
     def disparity_ahead(self, frame_width: int) -> tuple[str, float] | None:
@@ -70,14 +67,8 @@ class MonoStep:
     (``refine_steps`` where carried, the full budget where revealed) for a carried one."""
 
     def __call__(
-        self,
-        dreamer: Dreamer,
-        source: Tensor,
-        carried: Carried | None,
-        *,
-        refine_steps: int,
-        frame_index: int,
-        disparity: tuple[np.ndarray, np.ndarray] | None = None,
+        self, dreamer: Dreamer, source: Tensor, carried: Carried | None, *, refine_steps: int, frame_index: int,
+        disparity: Disparity | None = None,
     ) -> Tensor:
         if carried is None:
             return dreamer.dream(source, frame_index=frame_index)
@@ -191,7 +182,7 @@ class TemporalDreamer:
         carried: Carried | None,
         frame_index: int,
         *,
-        disparity: tuple[np.ndarray, np.ndarray] | None = None,
+        disparity: Disparity | None = None,
     ) -> Tensor:
         """Dream ``source`` ``(1, 3, H, W)`` from what was carried (None: a fresh frame) with the
         frame step; ``disparity``: a stereo frame's, computed ahead (None: the step computes it)."""
