@@ -72,7 +72,8 @@ def one_size(width: int, height: int, steps: int) -> dict:
     """Dream one frame of ``width`` × ``height`` (``views``; 1:1 as top-bottom stereo): time and peak memory."""
     import cv2
 
-    from dreamvideo.panorama.stereo import dream_stereo
+    from dreamvideo.frame import dream_frame
+    from dreamvideo.layout import Layout
 
     stereo = width == height
     eye_h = height // 2 if stereo else height
@@ -83,10 +84,7 @@ def one_size(width: int, height: int, steps: int) -> dict:
     if stereo:
         x = torch.cat([x, torch.roll(x, 4, dims=-1)], dim=-2)
     start = time.perf_counter()
-    if stereo:
-        dream_stereo(dreamer, x, "top-bottom", steps=steps, refine_steps=1)
-    else:
-        dreamer.dream(x)
+    dream_frame(dreamer, x, Layout("equirect", "top-bottom" if stereo else "none"))
     seconds = time.perf_counter() - start
     peak_mib = peak_memory_mb(torch.device("cpu"))["host"]
     # The work, independent of how busy the machine is: pixels through the network per step.

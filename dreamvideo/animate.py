@@ -34,8 +34,9 @@ from .errors import ConfigError
 from .io import IMAGE_FORMATS, check_input_file, check_output_path, check_video_output, open_video, read_image
 from .io.atomic import write_atomically
 from .io.encode import open_writer
+from .io.spherical import read_spherical, spherical_for
+from .layout import check_aspect, resolve_layout
 from .music import load_music
-from .panorama.metadata import check_aspect, read_spherical, resolve_layout
 from .panorama.projection import dreamer_for
 from .timeline import Timeline
 
@@ -132,7 +133,7 @@ def animate_still(
         crf=video.crf,
         audio_from=video.music,
         audio_span=(0.0, length / rate) if video.music else None,
-        spherical=layout.spherical,
+        spherical=spherical_for(*layout),
     ) as writer:
         detail = None
         for i in range(length):

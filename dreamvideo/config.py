@@ -330,7 +330,7 @@ class VideoSettings:
     ``blend`` and ``refine_steps`` may be schedules (``schedule.py``), as may the dream's
     ``strength``, ``step_size``, ``steps``, ``jitter`` and layer weights.
     ``vr_names`` adds the suffixes headset players look for (``_360``, ``_TB``,
-    ``_LR``) to the output name of a 360° run (``panorama.metadata.vr_name``).
+    ``_LR``) to the output name of a 360° run (``layout.vr_name``).
     ``live_timeout`` (with ``live``): seconds a stream input may send nothing before it is
     taken as ended; 0 waits for ever.
     ``frame_batch`` is how many frames with no temporal link (``--flow none`` or

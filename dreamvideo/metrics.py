@@ -42,10 +42,13 @@ import torch
 from .config import FrameRange, parse_frame_range, parse_size
 from .errors import ConfigError, MediaError
 from .io import open_video, write_image
-from .panorama.metadata import read_spherical
-from .temporal.flow import METRIC_FARNEBACK_PARAMS, FlowWorkers
+from .io.spherical import read_spherical
+from .layout import TWO_EYES, split_eyes
+from .panorama.geometry import directions_to_equirect, look_at, sample_equirect, view_rays
+from .temporal.flow import METRIC_FARNEBACK_PARAMS
 from .temporal.occlusion import consistency_mask
 from .temporal.warp import warp
+from .temporal.workers import FlowWorkers
 
 __all__ = [
     "METRIC_FARNEBACK_PARAMS",
@@ -119,7 +122,7 @@ def compare(
         source_frames: the source video, uint8 RGB ``(H, W, 3)`` frames.
         output_frames: the dreamed video, same count and size.
         processes: flow worker processes (see
-            :class:`~dreamvideo.temporal.flow.FlowWorkers`). ``0`` computes
+            :class:`~dreamvideo.temporal.workers.FlowWorkers`). ``0`` computes
             the flow inline; ``None`` picks a count from the CPUs, several
             times faster on long videos (the CLI's choice). Starting workers
             imports the caller's ``__main__`` script (see ``FlowWorkers``),
@@ -213,7 +216,7 @@ def compare_files(
         out_w, out_h = dreamed.output_size
         info = dreamed.info.spherical or read_spherical(output)
         eye = None
-        if info is not None and info.is_equirect and info.stereo in ("top-bottom", "left-right"):
+        if info is not None and info.is_equirect and info.stereo in TWO_EYES:
             eye = info.stereo
         if projection == "auto":
             equirect = (info is not None and info.is_equirect) or out_w == 2 * out_h
@@ -322,8 +325,6 @@ def pole_views(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         ``(zenith, nadir)``, float32 with the input's channels.
     """
-    from .panorama.geometry import directions_to_equirect, look_at, sample_equirect, view_rays
-
     array = np.asarray(image, dtype=np.float32)
     grey = array.ndim == 2
     tensor = torch.from_numpy(array[..., None] if grey else array).permute(2, 0, 1)[None]
@@ -357,11 +358,8 @@ def pole_streak_score(source: np.ndarray, output: np.ndarray) -> tuple[float, fl
 
 
 def _left_eye(frame: np.ndarray, layout: str | None) -> np.ndarray:
-    if layout == "top-bottom":
-        return frame[: frame.shape[0] // 2]
-    if layout == "left-right":
-        return frame[:, : frame.shape[1] // 2]
-    return frame
+    """The left eye of a host frame ``(H, W, 3)`` of ``layout``; the frame itself for mono (None)."""
+    return frame if layout is None else split_eyes(frame, layout, channels_last=True)[0]
 
 
 def _grey(view: np.ndarray) -> np.ndarray:
@@ -411,16 +409,17 @@ def look_correlation(
 def plot_warp_error(report: MetricsReport, png_path: str | os.PathLike) -> None:
     """Draw the per-frame warp error of the source and of the dream as a PNG.
 
-    Drawn with OpenCV (960x480): axes with ticks, both curves, a legend with
-    the means. Written by :func:`dreamvideo.io.write_image`: beside the target
-    and renamed into place, so an existing file is replaced only by a complete
-    plot; the extension picks the format.
+    Drawn with matplotlib (the ``plot`` extra; 960x480): both curves (gaps where a
+    frame has no value), a legend with the means. Written by
+    :func:`dreamvideo.io.write_image`: beside the target and renamed into place, so
+    an existing file is replaced only by a complete plot; the extension picks the format.
 
     Args:
         report: from :func:`compare`.
         png_path: where the PNG goes.
 
     Raises:
+        ConfigError: matplotlib is not installed.
         MediaError: the file cannot be written.
     """
     write_image(png_path, _draw_plot(report))
@@ -496,111 +495,40 @@ def _wxh(shape: tuple[int, ...]) -> str:
     return f"{shape[1]}x{shape[0]}"
 
 
-# Plot layout, in pixels of a 960x480 RGB canvas.
-_PLOT_W, _PLOT_H = 960, 480
-_LEFT, _RIGHT, _TOP, _BOTTOM = 80, 32, 64, 64
-_SOURCE_RGB, _OUTPUT_RGB = (31, 119, 180), (255, 127, 14)
-_FONT = cv2.FONT_HERSHEY_SIMPLEX
+PLOT_SIZE = (960, 480)  # pixels, width x height
+_PLOT_DPI = 96
 
 
 def _draw_plot(report: MetricsReport) -> np.ndarray:
-    image = np.full((_PLOT_H, _PLOT_W, 3), 255, np.uint8)
-    x0, x1, y0, y1 = _LEFT, _PLOT_W - _RIGHT, _PLOT_H - _BOTTOM, _TOP
+    """The warp error plot as an RGB image ``uint8 (480, 960, 3)``."""
+    try:
+        # Optional (the ``plot`` extra): only ``metrics --plot`` needs it.
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ConfigError(
+            "--plot needs matplotlib", hint="pip install 'dreamvideo[plot]' (or matplotlib)"
+        ) from None
+    figure = Figure(figsize=(PLOT_SIZE[0] / _PLOT_DPI, PLOT_SIZE[1] / _PLOT_DPI), dpi=_PLOT_DPI)
+    canvas = FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
     ts = [row["t"] for row in report.per_frame]
-    source = [row["warp_error_source"] for row in report.per_frame]
-    output = [row["warp_error_output"] for row in report.per_frame]
-    curves = [
-        ("source", _SOURCE_RGB, source, report.source_warp_error),
-        ("dream", _OUTPUT_RGB, output, report.warp_error),
-    ]
-    t_lo, t_hi = (min(ts), max(ts)) if ts else (1, 2)
-    x_ticks = [t for t in _ticks(t_lo, max(t_hi, t_lo + 1)) if t == int(t)]
-    t_min, t_max = x_ticks[0], x_ticks[-1]
-    top = max([v for _, _, values, _ in curves for v in values if math.isfinite(v)], default=1.0)
-    y_ticks = _ticks(0.0, top if top > 0 else 1.0)
-    e_max = y_ticks[-1]
-
-    def px(t: float, e: float) -> tuple[int, int]:
-        return (
-            round(x0 + (t - t_min) / (t_max - t_min) * (x1 - x0)),
-            round(y0 - e / e_max * (y0 - y1)),
-        )
-
-    for e in y_ticks:
-        _, y = px(t_min, e)
-        cv2.line(image, (x0, y), (x1, y), (230, 230, 230), 1)
-        cv2.line(image, (x0 - 5, y), (x0, y), (0, 0, 0), 1)
-        label = _tick_label(e)
-        (tw, th), _ = cv2.getTextSize(label, _FONT, 0.45, 1)
-        _text(image, label, (x0 - 9 - tw, y + th // 2), 0.45)
-    for t in x_ticks:
-        x, _ = px(t, 0)
-        cv2.line(image, (x, y0), (x, y0 + 5), (0, 0, 0), 1)
-        label = str(int(t))
-        (tw, th), _ = cv2.getTextSize(label, _FONT, 0.45, 1)
-        _text(image, label, (x - tw // 2, y0 + 10 + th), 0.45)
-    cv2.line(image, (x0, y0), (x1, y0), (0, 0, 0), 1)
-    cv2.line(image, (x0, y0), (x0, y1), (0, 0, 0), 1)
-
-    for _, colour, values, _ in curves:
-        points = [px(t, e) if math.isfinite(e) else None for t, e in zip(ts, values)]
-        run: list[tuple[int, int]] = []
-        for point in points + [None]:
-            if point is not None:
-                run.append(point)
-                continue
-            if len(run) > 1:
-                cv2.polylines(image, [np.array(run, np.int32)], False, colour, 2, cv2.LINE_AA)
-            elif run:
-                cv2.circle(image, run[0], 3, colour, -1, cv2.LINE_AA)
-            run = []
-
-    _centred_text(image, "warp error per frame (0-255, lower is steadier)", (x0 + x1) // 2, 24, 0.6)
-    _centred_text(image, "frame", (x0 + x1) // 2, _PLOT_H - 16, 0.5)
-    _vertical_text(image, "warp error", 22, (y0 + y1) // 2, 0.5)
-    legend_x = x1
-    for name, colour, _, mean in reversed(curves):
-        text = f"{name}  mean {mean:.2f}" if math.isfinite(mean) else f"{name}  mean n/a"
-        (tw, _), _ = cv2.getTextSize(text, _FONT, 0.45, 1)
-        legend_x -= tw
-        _text(image, text, (legend_x, y1 - 12), 0.45)
-        cv2.line(image, (legend_x - 34, y1 - 16), (legend_x - 6, y1 - 16), colour, 2, cv2.LINE_AA)
-        legend_x -= 54
+    for name, key, mean in (
+        ("source", "warp_error_source", report.source_warp_error),
+        ("dream", "warp_error_output", report.warp_error),
+    ):
+        values = [row[key] if math.isfinite(row[key]) else np.nan for row in report.per_frame]
+        label = f"{name}  mean {mean:.2f}" if math.isfinite(mean) else f"{name}  mean n/a"
+        axes.plot(ts, values, marker="." if len(ts) < 40 else None, linewidth=2, label=label)
     if not ts:
-        message = "fewer than two frames: no warp error"
-        _centred_text(image, message, (x0 + x1) // 2, (y0 + y1) // 2, 0.6)
-    return image
-
-
-def _ticks(lo: float, hi: float, target: int = 6) -> list[float]:
-    """Round tick values covering ``[lo, hi]``: steps of 1, 2 or 5 times a power of ten."""
-    raw = (hi - lo) / target
-    power = 10.0 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-    first = math.floor(lo / step) * step
-    count = math.ceil((hi - first) / step - 1e-9)
-    return [first + i * step for i in range(count + 1)]
-
-
-def _tick_label(value: float) -> str:
-    return f"{value:.3g}" if value < 1e4 else f"{value:.0f}"
-
-
-def _text(image: np.ndarray, text: str, origin: tuple[int, int], scale: float) -> None:
-    cv2.putText(image, text, origin, _FONT, scale, (0, 0, 0), 1, cv2.LINE_AA)
-
-
-def _centred_text(image: np.ndarray, text: str, x: int, y: int, scale: float) -> None:
-    (tw, _), _ = cv2.getTextSize(text, _FONT, scale, 1)
-    _text(image, text, (x - tw // 2, y), scale)
-
-
-def _vertical_text(image: np.ndarray, text: str, x: int, y: int, scale: float) -> None:
-    # OpenCV has no rotated text: draw it flat on a patch and rotate the patch.
-    (tw, th), base = cv2.getTextSize(text, _FONT, scale, 1)
-    patch = np.full((th + base + 4, tw + 4, 3), 255, np.uint8)
-    _text(patch, text, (2, th + 2), scale)
-    patch = cv2.rotate(patch, cv2.ROTATE_90_COUNTERCLOCKWISE)
-    h, w = patch.shape[:2]
-    top, left = y - h // 2, x - w // 2
-    image[top : top + h, left : left + w] = np.minimum(image[top : top + h, left : left + w], patch)
+        axes.text(0.5, 0.5, "fewer than two frames: no warp error", ha="center", va="center", transform=axes.transAxes)
+    axes.set_title("warp error per frame (0-255, lower is steadier)")
+    axes.set_xlabel("frame")
+    axes.set_ylabel("warp error")
+    axes.set_ylim(bottom=0)
+    axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.grid(True, color="0.9")
+    axes.legend(loc="best")
+    figure.tight_layout()
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()

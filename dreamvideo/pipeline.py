@@ -30,16 +30,26 @@ from pathlib import Path
 from .config import DreamSettings, VideoSettings
 from .dream import Dreamer, resolve_device
 from .errors import ConfigError, Interrupted, MediaError
-from .io import IMAGE_FORMATS, Frame, check_input_file, check_output_path, check_video_output, is_stream, open_video
-from .io._util import check_video_input
+from .frame import frame_step
+from .io import (
+    IMAGE_FORMATS,
+    Frame,
+    check_input_file,
+    check_output_path,
+    check_video_input,
+    check_video_output,
+    is_stream,
+    open_video,
+)
 from .io.atomic import write_atomically
+from .io.spherical import spherical_for
+from .layout import check_aspect, resolve_layout, vr_name
 from .memory import check_memory
-from .panorama.metadata import check_aspect, resolve_layout, vr_name
 from .panorama.projection import dreamer_for
-from .panorama.stereo import STEREO_LAYOUTS, StereoTemporalDreamer
 from .sinks import QUEUE_DEPTH, EncodeSink, ImageSink, Sink
-from .temporal.dreamer import TemporalDreamer, TemporalState
-from .temporal.flow import FlowWorkers, auto_flow_scale
+from .temporal.dreamer import MonoStep, TemporalDreamer
+from .temporal.flow import auto_flow_scale
+from .temporal.workers import FlowWorkers
 from .timeline import Timeline
 
 __all__ = [
@@ -47,7 +57,6 @@ __all__ = [
     "Progress",
     "RunReport",
     "TemporalDreamer",
-    "TemporalState",
     "dream_video",
     "frame_batch",
     "is_image_output",
@@ -181,9 +190,9 @@ def dream_video(
                 raise ConfigError(
                     f"{Path(output).name} is an image: it takes one frame", hint="use --frames N, or a video output"
                 )
-            sink: Sink = ImageSink(output, spherical=layout.spherical)
+            sink: Sink = ImageSink(output, spherical=spherical_for(*layout))
         else:
-            sink = EncodeSink(reader, output, video, report.stage_times, spherical=layout.spherical)
+            sink = EncodeSink(reader, output, video, report.stage_times, spherical=spherical_for(*layout))
         t = time.perf_counter()
         dreamer = dreamer_for(dream, layout)
         report.stage_times["model_load"] += time.perf_counter() - t
@@ -207,23 +216,22 @@ def run_frames(
     report: RunReport,
     write_from: int | None = None,
     preroll_sink: Sink | None = None,
-    state: TemporalState | None = None,
     stereo: str = "none",
     progress: Progress | None = None,
     stop: threading.Event | None = None,
     timeline: Timeline | None = None,
-) -> TemporalState:
+) -> None:
     """Dream every frame ``reader`` yields, handing those from ``write_from`` on to ``sink``.
 
     Frames before ``write_from`` are the pre-roll: dreamed for the temporal state they
     leave, not handed to ``sink`` (to ``preroll_sink`` if given: the render keeps them for
-    the cross-fade at a chunk join). ``state`` continues another run's temporal state.
-    ``stereo`` (``top-bottom``/``left-right``) dreams both eyes of each frame as one.
-    Counts, cuts and stage times go into ``report``; frames dreamed and each scene cut go to
-    ``progress`` (default: a bar or a line on stderr). Returns the final temporal state.
-    In a live run (``video.live``), ``stop`` set ends the run after the frame being dreamed,
-    as the end of the input would: the sink finishes, and ``report.live["stopped"]`` says so.
-    ``timeline`` gives each frame its scheduled settings (``timeline.py``).
+    the cross-fade at a chunk join). ``stereo`` (``top-bottom``/``left-right``) dreams both
+    eyes of each frame as one (``frame.frame_step``). Counts, cuts and stage times go into
+    ``report``; frames dreamed and each scene cut go to ``progress`` (default: a bar or a
+    line on stderr). In a live run (``video.live``), ``stop`` set ends the run after the
+    frame being dreamed, as the end of the input would: the sink finishes, and
+    ``report.live["stopped"]`` says so. ``timeline`` gives each frame its scheduled settings
+    (``timeline.py``).
 
     Raises:
         MediaError: nothing decoded or nothing reached the sink.
@@ -231,10 +239,8 @@ def run_frames(
     """
     times = report.stage_times
     with ExitStack() as stack:
-        if stereo in STEREO_LAYOUTS:
-            temporal = StereoTemporalDreamer(dreamer, video, stereo, dtype=sink.dtype, state=state)
-        else:
-            temporal = TemporalDreamer(dreamer, video, dtype=sink.dtype, state=state)
+        step = frame_step(stereo, video)
+        temporal = TemporalDreamer(dreamer, video, step=step, dtype=sink.dtype)
         flows = None
         if video.flow != "none" and (timeline is not None and "blend" in timeline.schedules or video.blend > 0):
             wrap_x = dreamer.projection.wraps_x  # a 360° frame's flow wraps across the seam
@@ -244,7 +250,7 @@ def run_frames(
             processes = 0 if dreamer.device.type == "cpu" else None
             scale = video.flow_scale or auto_flow_scale(reader.output_size[0])
             # A stereo frame's disparity is computed with its flow, ahead of the dream.
-            eyes = temporal.disparity_ahead(reader.output_size[0]) if isinstance(temporal, StereoTemporalDreamer) else None
+            eyes = step.disparity_ahead(reader.output_size[0])
             flows = stack.enter_context(
                 FlowWorkers(method=video.flow, scale=scale, processes=processes, wrap_x=wrap_x, stereo=eyes)
             )
@@ -283,7 +289,7 @@ def run_frames(
             dreamed += 1
             bar.update(dreamed, total)
 
-        independent = flows is None and live is None and type(temporal) is TemporalDreamer and timeline is None
+        independent = flows is None and live is None and isinstance(step, MonoStep) and timeline is None
         batch = frame_batch(video, dreamer) if independent else 1
         if batch > 1:
             for group in _groups(decoded, batch):
@@ -300,12 +306,12 @@ def run_frames(
                         flow_future = flows.submit_evidence(previous.image, frame.image)
                     previous = frame
                 t = time.perf_counter()
-                pair = flow_future.result() if flow_future is not None else None
+                evidence = flow_future.result() if flow_future is not None else None
                 times["flow_wait"] += time.perf_counter() - t
                 if timeline is not None:
                     timeline.apply(temporal, frame)
                 t = time.perf_counter()
-                image, cut = temporal(frame, pair)
+                image, cut = temporal(frame, evidence)
                 times["dream"] += time.perf_counter() - t
                 deliver(frame, image, cut)
         stopped = live is not None and live.stopped
@@ -317,7 +323,6 @@ def run_frames(
             reader.interrupt()
             live.stop()
             report.live = {**live.summary(), "stopped": stopped}
-    return temporal.state()
 
 
 def frame_batch(video: VideoSettings, dreamer: Dreamer) -> int:

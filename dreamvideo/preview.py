@@ -25,11 +25,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .config import DreamSettings, FrameRange, parse_layers
-from .dream import Dreamer, image_to_tensor, objective_from_settings, resolve_device, tensor_to_image
+from .config import DreamSettings, FrameRange, VideoSettings, parse_layers
+from .dream import Dreamer, image_to_tensor, tensor_to_image
 from .errors import ConfigError, MediaError
+from .frame import dream_frame
 from .io import IMAGE_FORMATS, check_input_file, check_output_path, open_video, read_image, write_image
-from .models import get_spec, layer_names, load_model
+from .io.spherical import read_spherical
+from .layout import Layout, resolve_layout
+from .models import get_spec, layer_names
+from .panorama.projection import dreamer_for
 
 __all__ = [
     "Picture",
@@ -203,20 +207,14 @@ def _sources(
     return _read_frames(path, pick_frames(count, _frame_count(path), span), size, width)
 
 
-def _dream(dreamer: Dreamer, picture: Picture, stereo: str = "none") -> np.ndarray:
-    from .panorama.stereo import STEREO_LAYOUTS, dream_stereo_frame
-
-    dreamer.grey = picture.grey
+def _dream(dreamer: Dreamer, picture: Picture, layout: Layout, video: VideoSettings | None) -> np.ndarray:
+    """``picture`` dreamed as a render dreams its first frame (``frame.dream_frame``)."""
     image = image_to_tensor(picture.image, dreamer.device)
-    if stereo in STEREO_LAYOUTS:  # both eyes one dream, as in a render
-        return tensor_to_image(dream_stereo_frame(dreamer, image, stereo, picture.index))
-    return tensor_to_image(dreamer.dream(image, frame_index=picture.index))
+    return tensor_to_image(dream_frame(dreamer, image, layout, picture.index, video=video))
 
 
-def _layout(source: Path, settings: DreamSettings):
+def _layout(source: Path, settings: DreamSettings) -> Layout:
     """The run's 360° layout: the flags, ``auto`` following the input's spherical metadata."""
-    from .panorama.metadata import read_spherical, resolve_layout
-
     return resolve_layout(settings, read_spherical(source), name=source.name)
 
 
@@ -233,13 +231,18 @@ def contact_sheet(
     frames: FrameRange | None = None,
     size: tuple[int, int] | None = None,
     width: int | None = None,
+    video: VideoSettings | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> PreviewResult:
     """Source above dream for ``count`` frames spread across the clip (a still: its one frame).
 
+    Each frame is dreamed as a render dreams its first frame (``frame.dream_frame``).
+
     Args:
         frames: spread the frames over this inclusive range only.
         size, width: dream at this size (``(w, h)``) or width (aspect kept); default the source's.
+        video: the render's video settings (a stereo frame's right eye refines with its
+            ``refine_steps``, its disparity with its flow); None for the defaults.
         progress: told, before each dream, which one it is (``"frame 12 (2/4)"``).
 
     Raises:
@@ -251,15 +254,13 @@ def contact_sheet(
     settings.validate()
     source, output = _check_paths(source, output)
     pictures = _sources(source, count, frames, size, width)
-    from .panorama.projection import dreamer_for
-
     layout = _layout(source, settings)
-    dreamer = dreamer_for(settings, layout)
+    dreamer = dreamer_for(settings, layout, grey=pictures[0].grey)  # only a still (one picture) is grey
     dreams = []
     for i, p in enumerate(pictures, 1):
         if progress is not None:
             progress(f"{'picture' if _is_still(source) else f'frame {p.index}'} ({i}/{len(pictures)})")
-        dreams.append(_dream(dreamer, p, layout.stereo))
+        dreams.append(_dream(dreamer, p, layout, video))
     name = "dream" if settings.logit is not None else f"dream {settings.layers or dreamer.model.default_layer}"
     still = _is_still(source)
     grid = [
@@ -297,12 +298,17 @@ def layers_sheet(
     frames: FrameRange | None = None,
     size: tuple[int, int] | None = None,
     width: int | None = None,
+    video: VideoSettings | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> PreviewResult:
     """One frame dreamed once per layer (see :func:`sheet_layers`), labelled, after the source tile.
 
+    Each layer's Dreamer is built as a run's (``panorama.projection.dreamer_for``), and the
+    frame dreamed as a render's first frame (``frame.dream_frame``).
+
     Args:
         frame: the decode index to dream (default: the middle of ``frames`` or of the clip).
+        video: as in :func:`contact_sheet`.
         progress: told, before each dream, which one it is (``"layer blocks.6 (3/9)"``).
 
     Raises:
@@ -318,15 +324,7 @@ def layers_sheet(
         index = frame if frame is not None else pick_frames(1, _frame_count(source), frames)[0]
         picture = _read_frames(source, [index], size, width)[0]
     layers = sheet_layers(settings)
-    from .panorama.projection import projection_for
-
     layout = _layout(source, settings)
-    projection = projection_for(settings, projection=layout.projection)
-    device = resolve_device(settings.device)
-    model = load_model(settings.model, weights=settings.weights, device=device)
-    model.check_layers(layers)
-    model.fold_batch_norms(keep=layers)
-    guide = image_to_tensor(read_image(settings.guide).rgb, device) if settings.guide else None
     cells: list[tuple[str, np.ndarray]] = [
         (source.name if _is_still(source) else f"frame {picture.index}", picture.image)
     ]
@@ -334,8 +332,8 @@ def layers_sheet(
         if progress is not None:
             progress(f"layer {layer} ({i}/{len(layers)})")
         one = dataclasses.replace(settings, layers=layer)
-        dreamer = Dreamer(model, objective_from_settings(one, model, guide_image=guide), one, projection=projection)
-        cells.append((layer, _dream(dreamer, picture, layout.stereo)))
+        dreamer = dreamer_for(one, layout, grey=picture.grey)
+        cells.append((layer, _dream(dreamer, picture, layout, video)))
     columns = math.ceil(math.sqrt(len(cells) * picture.image.shape[0] / picture.image.shape[1]))
     columns = max(1, min(len(cells), columns))
     rows = math.ceil(len(cells) / columns)

@@ -46,11 +46,20 @@ import numpy as np
 
 from .config import DreamSettings, FrameRange, VideoSettings
 from .errors import ConfigError, MediaError
-from .io import check_input_file, check_output_path, check_writable_folder, check_video_output, is_stream, open_video, open_writer
-from .io._util import check_video_input
+from .io import (
+    check_input_file,
+    check_output_path,
+    check_video_input,
+    check_video_output,
+    check_writable_folder,
+    is_stream,
+    open_video,
+    open_writer,
+)
 from .io.atomic import write_atomically
 from .io.sequence import SequenceFrame, frame_indices, frame_path, is_complete, read_frame, write_frame
-from .panorama.metadata import Layout, check_aspect, resolve_layout
+from .io.spherical import spherical_for
+from .layout import Layout, check_aspect, resolve_layout
 
 if TYPE_CHECKING:
     from .pipeline import Progress
@@ -536,7 +545,7 @@ def assemble(
         return index / float(rate)
 
     layout = sidecar.get("layout")
-    spherical = Layout(layout["projection"], layout["stereo"]).spherical if layout else None
+    spherical = spherical_for(layout["projection"], layout["stereo"]) if layout else None
     writer = None
     try:
         for frame, image in assembled_frames(folder, frames):

@@ -61,7 +61,7 @@ class EncodeSink:
 
     def __init__(self, reader, output: str, video: VideoSettings, times: dict, *, spherical=None) -> None:
         self.reader, self.output, self.video, self.times = reader, output, video, times
-        self.spherical = spherical  # panorama.metadata.SphericalInfo for a 360° output, else None
+        self.spherical = spherical  # io.spherical.SphericalInfo for a 360° output, else None
         self.queue: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="encode", daemon=True)

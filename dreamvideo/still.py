@@ -14,11 +14,12 @@ import numpy as np
 from .config import DreamSettings
 from .dream import image_to_tensor, resolve_device, tensor_to_image
 from .errors import MediaError
+from .frame import dream_frame
 from .io import IMAGE_FORMATS, StillImage, check_output_path, read_image, write_image
+from .io.spherical import read_spherical, spherical_for
+from .layout import check_aspect, resolve_layout, split_eyes, vr_name
 from .memory import check_memory
-from .panorama.metadata import check_aspect, read_spherical, resolve_layout, vr_name
 from .panorama.projection import dreamer_for
-from .panorama.stereo import STEREO_LAYOUTS, dream_stereo_frame, split_eyes
 
 __all__ = ["StillResult", "dream_image_file", "resize_still"]
 
@@ -82,16 +83,12 @@ def dream_image_file(
     check_aspect(still.size, layout, strict=settings.strict, name=source.name)
     dreamer = dreamer_for(settings, layout, grey=still.grey)
     image = image_to_tensor(still.rgb, dreamer.device)
-    stereo = layout.stereo in STEREO_LAYOUTS
     # The objective of what is dreamed: a stereo frame's left eye (the right is carried from it).
-    measured = (lambda x: split_eyes(x, layout.stereo)[0]) if stereo else (lambda x: x)
+    measured = (lambda x: split_eyes(x, layout.stereo)[0]) if layout.two_eyes else (lambda x: x)
     before = dreamer.value(measured(image))
-    if stereo:  # both eyes one dream: the left dreamed, carried to the right
-        dreamed = dream_stereo_frame(dreamer, image, layout.stereo)
-    else:
-        dreamed = dreamer.dream(image)
+    dreamed = dream_frame(dreamer, image, layout)  # a stereo frame: both eyes one dream
     after = dreamer.value(measured(dreamed))
-    write_image(output, tensor_to_image(dreamed, dtype=np.float32), like=still, spherical=layout.spherical)
+    write_image(output, tensor_to_image(dreamed, dtype=np.float32), like=still, spherical=spherical_for(*layout))
     return StillResult(output, before, after, dreamer.objective.name)
 
 

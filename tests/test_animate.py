@@ -13,7 +13,7 @@ from dreamvideo.animate import flat_step, sphere_step, structure
 from dreamvideo.cli import main
 from dreamvideo.io import open_video, write_image
 from dreamvideo.metrics import seam_ratio
-from dreamvideo.panorama.metadata import Layout, read_spherical_mp4
+from dreamvideo.io.spherical import read_spherical_mp4, spherical_for
 
 from .clips import panorama
 from .conftest import photo
@@ -67,7 +67,7 @@ def test_a_360_still_becomes_a_headset_journey(tmp_path, capsys):
     and the video carries the 360° metadata."""
     pano = cv2.resize(panorama("workshop"), (128, 64), interpolation=cv2.INTER_AREA)
     path = tmp_path / "pano.png"
-    write_image(path, pano, spherical=Layout("equirect", "none").spherical)
+    write_image(path, pano, spherical=spherical_for("equirect", "none"))
     out = tmp_path / "journey.mp4"
     code = main(["animate", str(path), str(out), "--length", "6", "--yaw", "9", "--sphere-mode", "equirect", *TINY])
     assert code == 0, capsys.readouterr().err

@@ -22,7 +22,7 @@ from dreamvideo.errors import ConfigError
 from dreamvideo.io import write_image
 from dreamvideo.memory import BASE_BYTES, BYTES_PER_PIXEL, check_memory, estimate_bytes
 from dreamvideo.metrics import MetricsReport, compare
-from dreamvideo.panorama.metadata import SphericalInfo
+from dreamvideo.io.spherical import SphericalInfo
 
 from .io.conftest import make_clip, needs_ffmpeg
 

@@ -25,7 +25,8 @@ import pytest
 from dreamvideo.cli import main
 from dreamvideo.io import open_video
 from dreamvideo.metrics import compare_files
-from dreamvideo.temporal.flow import _SharedFrames, flow_pair
+from dreamvideo.temporal.flow import flow_pair
+from dreamvideo.temporal.workers import _SharedFrames
 from dreamvideo.temporal.warp import warp_array
 
 from .clips import CLIPS, Clip, write_clip

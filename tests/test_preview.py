@@ -179,7 +179,8 @@ def test_a_360_still_is_previewed_through_its_projection(tmp_path):
     """A panorama with GPano metadata is dreamed as a render would dream it: through the views."""
     from dreamvideo.dream import image_to_tensor, tensor_to_image
     from dreamvideo.io import write_image
-    from dreamvideo.panorama.metadata import Layout, SphericalInfo
+    from dreamvideo.io.spherical import SphericalInfo
+    from dreamvideo.layout import Layout
     from dreamvideo.panorama.projection import dreamer_for
 
     pano = cv2.resize(read_rgb(SAMPLES / "lab.png"), (128, 64), interpolation=cv2.INTER_AREA)
@@ -194,3 +195,30 @@ def test_a_360_still_is_previewed_through_its_projection(tmp_path):
     }
     assert np.abs(dreamed - by_layout["equirect"]).max() <= 1
     assert np.abs(dreamed - by_layout["flat"]).mean() > 2
+
+
+def test_a_stereo_preview_is_a_stereo_renders_first_frame(tmp_path):
+    """One frame step (``frame.dream_frame``): preview, the ``image`` command and a render's first
+    frame dream a top-bottom 360° frame alike, the right eye refined with the render's refine steps."""
+    from dreamvideo.config import VideoSettings
+    from dreamvideo.io import read_image
+    from dreamvideo.pipeline import dream_video
+
+    eye = cv2.resize(read_rgb(SAMPLES / "workshop.png"), (64, 32), interpolation=cv2.INTER_AREA)
+    frames = [np.concatenate([np.roll(eye, -2 * i, axis=1), np.roll(eye, 3 - 2 * i, axis=1)], axis=0) for i in range(2)]
+    path = tmp_path / "stereo.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(24))
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv444p"
+        for image in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")))
+        container.mux(stream.encode())
+    settings = DreamSettings(**FAST, projection="equirect", stereo="top-bottom")
+    video = VideoSettings(frames="0-0", refine_steps=2, quiet=True)
+    dream_video(str(path), str(tmp_path / "first.png"), settings, video)
+    rendered = np.round(read_image(tmp_path / "first.png").rgb * 255).astype(int)
+    result = contact_sheet(path, tmp_path / "sheet.png", settings, count=1, frames=FrameRange(0, 0), video=video)
+    previewed = crop(read_rgb(tmp_path / "sheet.png"), result.dreams[0]).astype(int)
+    assert result.frames == [0]
+    assert np.abs(previewed - rendered).max() <= 1
+    assert np.abs(previewed - decoded(path, 0)).mean() > 2  # it did dream

@@ -36,7 +36,7 @@ def blocks(kind: str) -> list[str]:
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> Path:
     from dreamvideo.io import open_writer
-    from dreamvideo.panorama.metadata import SphericalInfo
+    from dreamvideo.io.spherical import SphericalInfo
 
     here = tmp_path_factory.mktemp("readme")
     video = make_clip(here / "video.mp4", frames=12, width=96, height=64, gop=12)

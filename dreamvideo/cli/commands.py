@@ -467,7 +467,7 @@ def preview(args: Namespace) -> int:
     from ..preview import contact_sheet, layers_sheet
 
     dream_settings, video = _settings(args)
-    where = {"frames": video.frame_range, "size": video.frame_size, "width": video.width}
+    where = {"frames": video.frame_range, "size": video.frame_size, "width": video.width, "video": video}
     where["progress"] = lambda what: print(f"preview: dreaming {what}", file=sys.stderr, flush=True)
     if args.layers_sheet:
         if args.count is not None:

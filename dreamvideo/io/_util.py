@@ -17,7 +17,7 @@ from dreamvideo.errors import MediaError
 SWS_BILINEAR, SWS_BICUBIC = 2, 4
 SWS_FULL_CHR_H_INT, SWS_FULL_CHR_H_INP, SWS_ACCURATE_RND = 0x2000, 0x4000, 0x40000
 
-__all__ = ["is_url", "is_stream", "even", "check_input_file", "check_video_input", "check_output_path", "check_writable_folder", "av_reason"]
+__all__ = ["is_url", "is_stream", "even", "check_input_file", "check_output_path", "check_writable_folder", "av_reason"]
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -48,19 +48,6 @@ def check_input_file(path: str | os.PathLike) -> None:
         raise MediaError(f"cannot read {p}: permission denied")
     if p.is_file() and p.stat().st_size == 0:
         raise MediaError(f"{p} is empty (0 bytes)", hint="was it cut short when it was copied or recorded?")
-
-
-def check_video_input(source: str | os.PathLike) -> None:
-    """Raise MediaError, before any work, unless ``source`` may be a video: a stream, or a
-    readable file that is not named as a still image (a ``%d`` pattern is an image sequence)."""
-    source = str(source)
-    if is_stream(source):
-        return
-    check_input_file(source)
-    from dreamvideo.io.images import IMAGE_FORMATS  # here: images imports this module
-
-    if Path(source).suffix.lower() in IMAGE_FORMATS and "%" not in source:
-        raise MediaError(f"{Path(source).name} is a still image, not a video", hint="dream it with `dreamvideo image`")
 
 
 def check_output_path(source: str | os.PathLike, output: str | os.PathLike) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import threading
+import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,9 +29,10 @@ from dreamvideo.io._util import (
     is_url,
 )
 from dreamvideo.io import streaminfo
-from dreamvideo.panorama.metadata import SphericalInfo
+from dreamvideo.io.images import IMAGE_FORMATS
+from dreamvideo.io.spherical import SphericalInfo
 
-__all__ = ["VideoInfo", "Frame", "VideoReader", "open_video"]
+__all__ = ["VideoInfo", "Frame", "VideoReader", "check_video_input", "open_video"]
 
 # Frame threading loses the pictures it holds when a packet fails to decode (a cut-off MP4 gave 3
 # of its 5 decodable frames); slice threading keeps every one, and decoding is never the slow stage.
@@ -521,3 +523,14 @@ def _open_url(source: str, read_timeout: float | None, cancel: threading.Event |
     if "error" in opened:
         raise opened["error"]
     return opened["container"]
+
+
+def check_video_input(source: str | os.PathLike) -> None:
+    """Raise MediaError, before any work, unless ``source`` may be a video: a stream, or a
+    readable file that is not named as a still image (a ``%d`` pattern is an image sequence)."""
+    source = str(source)
+    if is_stream(source):
+        return
+    check_input_file(source)
+    if Path(source).suffix.lower() in IMAGE_FORMATS and "%" not in source:
+        raise MediaError(f"{Path(source).name} is a still image, not a video", hint="dream it with `dreamvideo image`")

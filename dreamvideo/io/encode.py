@@ -26,7 +26,7 @@ from dreamvideo.io._util import (
     is_url,
 )
 from dreamvideo.io.atomic import AtomicFile
-from dreamvideo.panorama.metadata import SphericalInfo, SphericalMetadataError, inject_spherical, v1_xml
+from dreamvideo.io.spherical import SphericalInfo, SphericalMetadataError, inject_spherical, v1_xml
 
 __all__ = ["Codec", "CODECS", "CONTAINERS", "VideoWriter", "check_video_output", "open_writer"]
 
@@ -147,7 +147,7 @@ def open_writer(
             keys the muxer writes itself (encoder, brands, creation_time) are dropped.
         spherical: mark the output as a 360° equirectangular video (None: flat).
             MP4/MOV get Spherical Video V2 (``st3d``, ``sv3d``) and V1 (the ``uuid``
-            XML), written by ``panorama.metadata`` after the encoder closes and before
+            XML), written by ``io.spherical`` after the encoder closes and before
             the rename; Matroska/WebM get the ``StereoMode`` element and the V1
             ``spherical-video`` tag (what FFmpeg writes from tags; it cannot be given
             the V2 ``Projection`` element here). Other outputs (MPEG-TS, streams) warn

@@ -14,7 +14,7 @@ import numpy as np
 from dreamvideo.errors import MediaError
 from dreamvideo.io._util import check_input_file
 from dreamvideo.io.atomic import write_atomically
-from dreamvideo.panorama.metadata import SphericalInfo, gpano_xmp, with_image_xmp
+from dreamvideo.io.spherical import SphericalInfo, gpano_xmp, with_image_xmp
 
 __all__ = ["StillImage", "read_image", "write_image", "IMAGE_FORMATS"]
 
@@ -142,7 +142,7 @@ def write_image(
     file untouched.
 
     ``spherical`` marks the image as a 360° equirectangular panorama: JPEG and PNG
-    get GPano XMP (see ``panorama.metadata``); WebP and TIFF warn that they carry none.
+    get GPano XMP (see ``io.spherical``); WebP and TIFF warn that they carry none.
 
     Raises:
         MediaError: unknown extension, or the file cannot be written.

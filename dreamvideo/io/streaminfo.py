@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 
 from dreamvideo.io._util import is_stream
-from dreamvideo.panorama.metadata import (
+from dreamvideo.io.spherical import (
     SphericalInfo,
     parse_v1_xml,
     read_spherical,
@@ -66,7 +66,7 @@ def spherical(
     """Spherical/stereo metadata of the first video stream, or None.
 
     MP4/MOV files are read with the project's own box reader
-    (``panorama.metadata``; V2 before V1; damaged boxes warn and count as absent,
+    (``io.spherical``; V2 before V1; damaged boxes warn and count as absent,
     whatever FFmpeg makes of them). Other containers (Matroska/WebM, streams) go by
     what FFmpeg reports: the V1 ``spherical-video`` tag, the ``stereo_mode`` tag and
     the spherical/stereo side data of the first frame.

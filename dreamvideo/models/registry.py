@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..config import parse_logit
 from ..errors import ConfigError, ModelError
 from .efficientnet_lite import EfficientNetLite, EfficientNetLite0, SameConv2d
 from .weights import WeightsSource, WeightsStatus
@@ -317,8 +318,6 @@ def imagenet_class(name_or_index: int | str) -> int:
     Raises:
         ConfigError: a name that matches no label, or several.
     """
-    from ..config import parse_logit
-
     value = parse_logit(name_or_index) if isinstance(name_or_index, str) else name_or_index
     if isinstance(value, int):
         return value

@@ -1,5 +1,4 @@
-"""Equirectangular 360° panoramas: projection, stereo, spherical metadata.
+"""Equirectangular 360° panoramas: projection (sphere sampled through views) and stereo (one dream for both eyes).
 
-Keep this file free of heavy imports (torch): ``dreamvideo.io`` imports
-``dreamvideo.panorama.metadata``, which is standard library only.
+A run's layout is ``dreamvideo.layout``; spherical metadata is ``dreamvideo.io.spherical``.
 """

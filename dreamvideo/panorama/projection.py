@@ -319,6 +319,6 @@ def projection_for(settings: DreamSettings, *, projection: str | None = None) ->
 
 
 def dreamer_for(settings: DreamSettings, layout, *, grey: bool = False) -> Dreamer:
-    """The Dreamer for a run whose frames are ``layout`` (``panorama.metadata.Layout``, resolved):
+    """The Dreamer for a run whose frames are ``layout`` (``layout.Layout``, resolved):
     the model and objective of ``settings``, shown the picture through the layout's projection."""
     return make_dreamer(settings, grey=grey, projection=projection_for(settings, projection=layout.projection))

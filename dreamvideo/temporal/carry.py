@@ -52,8 +52,6 @@ import torch
 from torch import Tensor
 
 from ..dream.ascent import NEED_WEIGHT, Dreamer
-from .cuts import is_scene_cut
-from .occlusion import consistency_mask, photometric_mask, soften_mask
 from .keep import carry_weights
 from .warp import warp
 

@@ -6,47 +6,88 @@ flow is consistent and the warped previous source matches this one
 (:mod:`.carry`); pixels not carried get the first frame's full step budget, the
 dream is held at its shot's first-frame strength, and a scene cut restarts it.
 
-The carried state (:class:`TemporalState`) can be taken out and handed to
-another dreamer: from the pre-roll of a chunk to its first written frame, or
-from one eye of a stereo frame to the other.
+One frame step serves every kind of frame: :meth:`TemporalDreamer.carried` gives
+the carried detail and its weights (:class:`Carried`), and the frame's
+:class:`FrameStep` dreams the frame from them: :class:`MonoStep` for a flat or
+mono frame, ``panorama.stereo.StereoStep`` for a stereo pair (chosen once, by
+``dreamvideo.frame.frame_step``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from ..config import VideoSettings
 from ..dream import Dreamer, image_to_tensor, tensor_to_image
 from ..io.decode import Frame
-from .carry import carry_detail, carry_weights, detail_strength, hold_strength, refine
+from .carry import carry_detail, detail_strength, hold_strength, refine
 from .flow import FlowEvidence
 from .warp import flow_to_tensor, to_device
 
-__all__ = ["TemporalDreamer", "TemporalState"]
+__all__ = ["Carried", "Disparity", "FrameStep", "MonoStep", "TemporalDreamer"]
+
+#: A stereo frame's disparity as ``flow.stereo_disparity`` computes it: ``(flow_right_to_left, weight)``.
+Disparity = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Carried:
+    """What a carried frame starts from.
+
+    Attributes:
+        detail: ``blend · keep · warp(previous detail, flow_cur_to_prev)``, ``(1, 3, H, W)``,
+            added to the frame's source.
+        keep: the carry weights (:func:`~.carry.carry_weights`), ``(1, 1, H, W)`` in [0, 1]:
+            near 1 where the previous dream is kept, near 0 where the frame reveals something.
+    """
+
+    detail: Tensor
+    keep: Tensor
+
+
+class FrameStep(Protocol):
+    """Dreams one frame ``(1, 3, H, W)`` from its source and what was carried (None: a fresh frame)."""
+
+    def __call__(
+        self, dreamer: Dreamer, source: Tensor, carried: Carried | None, *, refine_steps: int, frame_index: int,
+        disparity: Disparity | None = None,
+    ) -> Tensor: ...
+
+    def disparity_ahead(self, frame_width: int) -> tuple[str, float] | None:
+        """``FlowWorkers``' ``stereo`` for frames ``frame_width`` wide, or None (no disparity)."""
+
+
+class MonoStep:
+    """The frame step of a flat or mono frame: ``--steps`` for a fresh frame, :func:`~.carry.refine`
+    (``refine_steps`` where carried, the full budget where revealed) for a carried one."""
+
+    def __call__(
+        self, dreamer: Dreamer, source: Tensor, carried: Carried | None, *, refine_steps: int, frame_index: int,
+        disparity: Disparity | None = None,
+    ) -> Tensor:
+        if carried is None:
+            return dreamer.dream(source, frame_index=frame_index)
+        start = (source + carried.detail).clamp(0, 1)
+        return refine(dreamer, start, carried.keep, refine_steps=refine_steps, frame_index=frame_index)
+
+    def disparity_ahead(self, frame_width: int) -> None:
+        return None
 
 
 @dataclass
-class TemporalState:
-    """What a frame hands to the next.
+class _Previous:
+    """What a frame hands to the next: its dream detail (dream − source, ``(1, 3, H, W)`` on the
+    dreamer's device) and the dream strength (mean ``|dream - source|``, [0, 1] scale) of its
+    shot's first, fully dreamed frame per unit of that frame's ``--strength``: carried frames
+    are held at this times their own ``--strength`` (which a schedule may change)."""
 
-    Attributes:
-        prev_source: the previous source frame, ``uint8 (H, W, 3)`` RGB, or None before the first.
-        prev_detail: the previous dream detail (dream − source), ``float32 (1, 3, H, W)`` on the
-            dreamer's device, or None before the first frame (and always with ``--flow none``).
-        prev_index: the previous frame's source index, or None.
-        shot_strength: the dream strength (mean ``|dream - source|``, [0, 1] scale) of the
-            current shot's first, fully dreamed frame, per unit of its ``--strength``: carried
-            frames are held at this times their own ``--strength`` (which a schedule may change).
-    """
-
-    prev_source: np.ndarray | None = None
-    prev_detail: torch.Tensor | None = None
-    prev_index: int | None = None
-    shot_strength: float = 0.0
+    detail: Tensor
+    shot_strength: float
 
 
 class TemporalDreamer:
@@ -55,112 +96,103 @@ class TemporalDreamer:
     Args:
         dreamer: the ``Dreamer`` (model, objective, ascent settings).
         video: blend, refine steps and whether flow is used (``flow == "none"``: independent frames).
+        step: how a frame is dreamed from its source and what was carried (default :class:`MonoStep`).
         dtype: the host sample type of the dreamed frames returned: ``uint8`` (rounded)
             or ``float32`` in [0, 1] (for 16-bit output).
-        state: carried state to start from (see ``state``/``load_state``).
     """
 
     def __init__(
-        self,
-        dreamer: Dreamer,
-        video: VideoSettings,
-        *,
-        dtype: type = np.uint8,
-        state: TemporalState | None = None,
+        self, dreamer: Dreamer, video: VideoSettings, *, step: FrameStep | None = None, dtype: type = np.uint8
     ) -> None:
         self.dreamer = dreamer
         self.video = video
+        self.step = MonoStep() if step is None else step
         self.dtype = dtype
-        self._state = TemporalState() if state is None else state
-        self._keep: torch.Tensor | None = None  # this frame's carry weights (1, 1, H, W), set by ``carried``
+        self._previous: _Previous | None = None
 
-    def state(self) -> TemporalState:
-        """The state the next frame would start from (shared, not copied: tensors are not changed in place)."""
-        return dataclasses.replace(self._state)
-
-    def load_state(self, state: TemporalState) -> None:
-        """Continue from ``state``, e.g. another dreamer's after its pre-roll."""
-        self._state = dataclasses.replace(state)
-
-    def __call__(
-        self, frame: Frame, flows: FlowEvidence | tuple[np.ndarray, np.ndarray] | None
-    ) -> tuple[np.ndarray, bool]:
+    def __call__(self, frame: Frame, evidence: FlowEvidence | None) -> tuple[np.ndarray, bool]:
         """Dream one frame.
 
         Args:
             frame: the decoded frame (``image`` uint8 ``(H, W, 3)`` RGB).
-            flows: ``(flow_cur_to_prev, flow_prev_to_cur)`` between the previous source frame
-                and this one, or the :class:`~.flow.FlowEvidence` the flow workers computed
-                from them (carry weights and cut decided there, ahead), or None for the first
-                frame or with ``--flow none``.
+            evidence: what the flow workers computed from the previous source frame and this
+                one (flow, carry weights, cut, and a stereo frame's disparity), or None for the
+                first frame, with ``--flow none`` or ``--blend 0``.
 
         Returns:
             The dreamed frame, ``(H, W, 3)`` RGB in ``dtype``, and whether a scene cut restarted
             the dream here.
         """
         source = image_to_tensor(frame.image, self.dreamer.device)
-        carried, cut = self.carried(frame, source, flows)
-        dreamed = self.dream(source, carried, frame.index)
+        carried, cut = self.carried(source, evidence)
+        disparity = evidence.disparity if evidence is not None else None
+        dreamed = self.dream(source, carried, frame.index, disparity=disparity)
         scale = float(self.dreamer.settings.strength)  # this frame's: a schedule may change it
-        unit = self._state.shot_strength
+        unit = self._previous.shot_strength if carried is not None else 0.0
         if carried is not None and unit > 0:
             dreamed = hold_strength(dreamed, source, unit * scale)
         elif scale > 0:
             unit = detail_strength(dreamed, source) / scale
-        self._hand_on(frame, source, dreamed, unit)
+        self._hand_on(source, dreamed, unit)
         return tensor_to_image(dreamed, dtype=self.dtype), cut
 
     def dream_independent(self, frames: list[Frame]) -> list[np.ndarray]:
-        """Dream frames with no temporal link (``--flow none`` or ``--blend 0``) as one batch.
+        """Dream mono frames with no temporal link (``--flow none`` or ``--blend 0``) as one batch.
 
         Each frame dreams as :meth:`__call__` would dream it alone (its own random stream);
         the frames must be of one size. Returns the dreamed frames, ``(H, W, 3)`` in ``dtype``.
         """
         sources = torch.cat([image_to_tensor(frame.image, self.dreamer.device) for frame in frames])
         dreamed = self.dreamer.dream(sources, frame_index=[frame.index for frame in frames])
-        self._hand_on(frames[-1], sources[-1:], dreamed[-1:])
+        self._hand_on(sources[-1:], dreamed[-1:])
         return [tensor_to_image(item[None], dtype=self.dtype) for item in dreamed]
 
-    def _hand_on(self, frame: Frame, source: torch.Tensor, dreamed: torch.Tensor, strength: float | None = None) -> None:
+    def _hand_on(self, source: Tensor, dreamed: Tensor, strength: float | None = None) -> None:
         """Keep what the next frame starts from (nothing with ``--flow none``); ``strength`` is the
-        shot's (see :class:`TemporalState`), None for this fresh frame's own."""
+        shot's (see :class:`_Previous`), None for this fresh frame's own."""
         if self.video.flow == "none":
             return
         if strength is None:
             strength = detail_strength(dreamed, source)
-        self._state = TemporalState(frame.image, dreamed - source, frame.index, strength)
+        self._previous = _Previous(dreamed - source, strength)
 
-    def carried(
-        self, frame: Frame, source: torch.Tensor, flows: FlowEvidence | tuple[np.ndarray, np.ndarray] | None
-    ) -> tuple[torch.Tensor | None, bool]:
-        """The previous dream detail this frame starts from, and whether the frame is a scene cut.
+    def carried(self, source: Tensor, evidence: FlowEvidence | None) -> tuple[Carried | None, bool]:
+        """The previous dream detail this frame starts from, with its carry weights, and whether
+        the frame is a scene cut.
+
+        Args:
+            source: the frame, ``(1, 3, H, W)`` on the dreamer's device.
+            evidence: as in :meth:`__call__`.
 
         Returns:
-            ``blend · keep · warp(previous detail, flow_cur_to_prev)``, ``(1, 3, H, W)``, or
-            None for a first frame, a cut, or a run without flow (``keep``: see
-            :func:`~.carry.carry_weights`; kept for :meth:`dream`).
+            ``(carried, cut)``: :class:`Carried`, or None for a first frame, a cut, or a run
+            without flow.
         """
-        state = self._state
-        if flows is None or state.prev_detail is None or self.video.blend <= 0:
+        previous = self._previous
+        if evidence is None or previous is None or self.video.blend <= 0:
             return None, False
-        wrap_x = self.dreamer.projection.wraps_x  # a 360° frame's seam: its edges are neighbours
-        if isinstance(flows, FlowEvidence):
-            if flows.cut:
-                return None, True
-            self._keep = to_device(flows.keep, source.device)[None, None]
-            flow = flow_to_tensor(flows.flow_cur_to_prev, source.device, size=flows.size)
-            return carry_detail(state.prev_detail, flow, self._keep, self.video.blend, wrap_x=wrap_x), False
-        flow_cur_to_prev, flow_prev_to_cur = flows
-        keep, cut = carry_weights(state.prev_source, frame.image, flow_cur_to_prev, flow_prev_to_cur, wrap_x=wrap_x)
-        if cut:
+        if evidence.cut:
             return None, True
-        self._keep = torch.from_numpy(keep).to(source.device)[None, None]
-        return carry_detail(state.prev_detail, flow_cur_to_prev, self._keep, self.video.blend, wrap_x=wrap_x), False
+        wrap_x = self.dreamer.projection.wraps_x  # a 360° frame's seam: its edges are neighbours
+        keep = to_device(evidence.keep, source.device)[None, None]
+        flow = flow_to_tensor(evidence.flow_cur_to_prev, source.device, size=evidence.size)
+        return Carried(carry_detail(previous.detail, flow, keep, self.video.blend, wrap_x=wrap_x), keep), False
 
-    def dream(self, source: torch.Tensor, carried: torch.Tensor | None, frame_index: int) -> torch.Tensor:
-        """Dream ``source`` ``(1, 3, H, W)`` from its carried detail: :func:`~.carry.refine` when something
-        was carried, ``--steps`` for a fresh start. Subclasses dream differently (stereo eyes)."""
-        if carried is None:
-            return self.dreamer.dream(source, frame_index=frame_index)
-        start = (source + carried).clamp(0, 1)
-        return refine(self.dreamer, start, self._keep, refine_steps=self.video.refine_steps, frame_index=frame_index)
+    def dream(
+        self,
+        source: Tensor,
+        carried: Carried | None,
+        frame_index: int,
+        *,
+        disparity: Disparity | None = None,
+    ) -> Tensor:
+        """Dream ``source`` ``(1, 3, H, W)`` from what was carried (None: a fresh frame) with the
+        frame step; ``disparity``: a stereo frame's, computed ahead (None: the step computes it)."""
+        return self.step(
+            self.dreamer,
+            source,
+            carried,
+            refine_steps=self.video.refine_steps,
+            frame_index=frame_index,
+            disparity=disparity,
+        )

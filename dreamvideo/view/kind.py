@@ -14,6 +14,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from dreamvideo.errors import ConfigError, MediaError
+from dreamvideo.io.probe import probe
+from dreamvideo.io.spherical import read_spherical
+from dreamvideo.layout import ASPECT_TOLERANCE, PROJECTIONS, STEREO_LAYOUTS, frame_aspect
 
 __all__ = [
     "PROJECTIONS",
@@ -25,12 +28,6 @@ __all__ = [
     "spherical_metadata",
 ]
 
-PROJECTIONS = ("equirect", "flat")
-STEREO_LAYOUTS = ("none", "top-bottom", "left-right")
-
-# One eye's share of the frame (width, height) for each stereo layout.
-_EYE = {"none": (1, 1), "top-bottom": (1, 2), "left-right": (2, 1)}
-_ASPECT_TOLERANCE = 0.01  # relative; 3840x1920 and 4096x2048 are exact, some encoders pad by a few pixels
 
 # Pictures the browser can decode; TIFF is the one still format we read that it cannot.
 _BROWSER_CANNOT = {".tif", ".tiff"}
@@ -81,14 +78,12 @@ class MediaInfo:
 def spherical_metadata(path: str | os.PathLike) -> ViewKind | None:
     """The projection and stereo layout ``path`` declares in its spherical metadata, or None.
 
-    Read by ``dreamvideo.panorama.metadata.read_spherical``: Google's Spherical Video
+    Read by ``dreamvideo.io.spherical.read_spherical``: Google's Spherical Video
     V2 (``sv3d``/``st3d``) or V1 (uuid XML) boxes of an MP4/MOV, GPano XMP of a JPEG
     or PNG. Only what the page can show counts: a full equirect sphere, mono,
     top-bottom or left-right; anything else (cubemap, a cropped sphere, right-left)
     is left to the aspect rule and the flags.
     """
-    from dreamvideo.panorama.metadata import read_spherical
-
     info = read_spherical(path)
     if info is None or not info.is_equirect or info.cropped or info.stereo not in STEREO_LAYOUTS:
         return None
@@ -134,11 +129,9 @@ def guess_kind(
 def _by_aspect(width: int, height: int, stereo: str | None) -> ViewKind:
     """Equirect when one eye is 2:1; the layouts tried are ``stereo`` if given, else all three."""
     for layout in (stereo,) if stereo else STEREO_LAYOUTS:
-        ew, eh = _EYE[layout]
-        eye_aspect = (width / ew) / (height / eh)
-        if abs(eye_aspect / 2 - 1) <= _ASPECT_TOLERANCE:
-            aspect = {"none": "2:1", "top-bottom": "1:1", "left-right": "4:1"}[layout]
-            return ViewKind("equirect", layout, f"aspect {aspect} ({width}x{height})")
+        want_w, want_h = frame_aspect(layout)
+        if abs(width * want_h / (height * want_w) - 1) <= ASPECT_TOLERANCE:
+            return ViewKind("equirect", layout, f"aspect {want_w}:{want_h} ({width}x{height})")
     return ViewKind("flat", stereo or "none", f"aspect {width}x{height} is not an equirect one")
 
 
@@ -151,8 +144,6 @@ def describe_media(
         MediaError: missing or unreadable file, no picture in it, or a format browsers cannot show.
         ConfigError: a bad ``projection`` / ``stereo`` name.
     """
-    from dreamvideo.io.probe import probe
-
     path = Path(path)
     if path.suffix.lower() in _BROWSER_CANNOT:
         raise MediaError(f"browsers cannot show {path.suffix} images", hint="convert it to PNG or JPEG first")

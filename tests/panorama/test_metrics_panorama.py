@@ -101,7 +101,7 @@ def test_metrics_follow_spherical_metadata_and_measure_the_left_eye(tmp_path):
     """A top-bottom stereo still with GPano XMP: equirect figures of the left (top) eye."""
     from dreamvideo.io import write_image
     from dreamvideo.metrics import compare_files
-    from dreamvideo.panorama.metadata import SphericalInfo
+    from dreamvideo.io.spherical import SphericalInfo
 
     left = panorama("lab", 256)
     streaks = np.clip(left + 30 * sphere_field(128, 256, "meridians")[..., None], 0, 255).astype(np.uint8)

@@ -12,11 +12,11 @@ import pytest
 
 from dreamvideo.cli import main
 from dreamvideo.io import write_image
-from dreamvideo.panorama import metadata as sm
-from dreamvideo.panorama.metadata import SphericalInfo
+from dreamvideo.io import spherical as sm
+from dreamvideo.io.spherical import SphericalInfo
 
 from ..io.conftest import ffprobe, needs_ffmpeg, texture
-from .test_metadata import _damage, pyav_clip, side_data, writer_clip
+from ..io.test_spherical import _damage, pyav_clip, side_data, writer_clip
 
 pytestmark = needs_ffmpeg
 

@@ -9,7 +9,7 @@ from dreamvideo.dream import FLAT, Dreamer, objective_from_settings
 from dreamvideo.io.decode import Frame
 from dreamvideo.panorama.projection import EquirectFlat
 from dreamvideo.temporal.dreamer import TemporalDreamer
-from dreamvideo.temporal.flow import flow_pair
+from dreamvideo.temporal.flow import flow_evidence
 
 from .fields import panorama
 
@@ -25,8 +25,8 @@ def _carried_at_the_seam(lite0, projection) -> float:
     first = panorama("workshop", 256)
     second = np.roll(first, TURN, axis=1)
     out0, _ = temporal(Frame(0, 0, 0.0, first), None)
-    flows = flow_pair(first, second, scale=1.0, wrap_x=projection.wraps_x)
-    out1, cut = temporal(Frame(1, 1, 0.04, second), flows)
+    evidence = flow_evidence(first, second, scale=1.0, wrap_x=projection.wraps_x)
+    out1, cut = temporal(Frame(1, 1, 0.04, second), evidence)
     assert not cut
     detail0 = np.roll(out0 - first / 255.0, TURN, axis=1)
     detail1 = out1 - second / 255.0

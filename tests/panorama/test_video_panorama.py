@@ -16,7 +16,7 @@ import pytest
 
 from dreamvideo.cli import main
 from dreamvideo.metrics import seam_ratio
-from dreamvideo.panorama.metadata import read_spherical
+from dreamvideo.io.spherical import read_spherical
 
 from ..clips import write_clip
 from ..io.conftest import ffprobe, needs_ffmpeg
@@ -80,7 +80,7 @@ def test_render_of_an_equirect_clip_uses_the_projection(tmp_path):
     from dreamvideo.config import DreamSettings
     from dreamvideo.dream import image_to_tensor, tensor_to_image
     from dreamvideo.io.decode import open_video
-    from dreamvideo.panorama.metadata import Layout
+    from dreamvideo.layout import Layout
     from dreamvideo.panorama.projection import dreamer_for
 
     clip = write_clip(tmp_path / "turn.mp4", turning(count=2), rate=RATE)

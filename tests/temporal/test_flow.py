@@ -7,18 +7,8 @@ import pytest
 import torch
 
 from dreamvideo.errors import ConfigError
-from dreamvideo.temporal.flow import (
-    FLOW_METHODS,
-    FLOW_MIN_WIDTH,
-    MAX_PROCESSES,
-    FlowWorkers,
-    _SharedFrames,
-    auto_flow_scale,
-    compute_flow,
-    default_processes,
-    flow_evidence,
-    flow_pair,
-)
+from dreamvideo.temporal.flow import FLOW_METHODS, FLOW_MIN_WIDTH, auto_flow_scale, compute_flow, flow_evidence, flow_pair
+from dreamvideo.temporal.workers import MAX_PROCESSES, FlowWorkers, _SharedFrames, default_processes
 from dreamvideo.temporal.warp import warp
 
 # The content moves by SHIFT pixels (dx, dy) from prev to cur.
@@ -174,9 +164,9 @@ def test_frames_cross_to_the_workers_once_through_shared_memory(moving_pair, mon
 def test_frames_are_pickled_when_shared_memory_is_too_small(moving_pair, monkeypatch):
     """A container's /dev/shm can be smaller than the slots (writing past it would kill the run):
     then the frames go pickled, with the same results."""
-    import dreamvideo.temporal.flow as flow
+    import dreamvideo.temporal.workers as workers_module
 
-    monkeypatch.setattr(flow, "_shared_memory_has_room", lambda size: False)
+    monkeypatch.setattr(workers_module, "_shared_memory_has_room", lambda size: False)
     prev, cur = moving_pair
     with FlowWorkers(processes=1, scale=1) as workers:
         got = workers.submit(prev, cur).result(timeout=60)

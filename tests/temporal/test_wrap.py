@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dreamvideo.temporal.flow import FlowWorkers, compute_flow, flow_pair
+from dreamvideo.temporal.flow import compute_flow, flow_pair
+from dreamvideo.temporal.workers import FlowWorkers
 from dreamvideo.temporal.occlusion import blend_mask, consistency_mask, soften_mask
 from dreamvideo.temporal.warp import warp, warp_array
 

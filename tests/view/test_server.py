@@ -299,7 +299,7 @@ def test_file_name_with_spaces_and_accents(viewer, pano_dir, tmp_path):
 
 def test_spherical_metadata_beats_the_aspect(tmp_path, pano_dir):
     """A 16:9 MP4 that declares a mono sphere, a 2:1 one that declares top-bottom, a PNG with GPano XMP."""
-    from dreamvideo.panorama.metadata import SphericalInfo, gpano_xmp, inject_spherical, with_image_xmp
+    from dreamvideo.io.spherical import SphericalInfo, gpano_xmp, inject_spherical, with_image_xmp
 
     frames = [read_rgb(pano_dir / "lab.png")[:180, :320]] * 3
     wide = encode_video(tmp_path / "wide.mp4", frames, "libx264")

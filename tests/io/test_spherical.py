@@ -20,13 +20,13 @@ import numpy as np
 import pytest
 
 from dreamvideo.config import DreamSettings
-from dreamvideo.errors import ConfigError
 from dreamvideo.io import open_video, open_writer, read_image, write_image
 from dreamvideo.io.probe import format_probe, probe
-from dreamvideo.panorama import metadata as sm
-from dreamvideo.panorama.metadata import Layout, SphericalInfo
+from dreamvideo.io import spherical as sm
+from dreamvideo.io.spherical import SphericalInfo
+from dreamvideo.layout import resolve_layout
 
-from ..io.conftest import ffprobe, needs_ffmpeg, texture
+from .conftest import ffprobe, needs_ffmpeg, texture
 
 W, H = 64, 32
 FRAMES = 3
@@ -263,11 +263,11 @@ def test_damaged_boxes_warn_and_count_as_absent(tmp_path, how):
         frames = [f.image for f in reader]
     assert len(frames) == FRAMES
     # what a run does with it: `auto` gives a flat layout, and the output carries no spherical boxes
-    layout = sm.resolve_layout(DreamSettings(), reader.info.spherical)
-    assert layout == ("flat", "none") and layout.spherical is None
+    layout = resolve_layout(DreamSettings(), reader.info.spherical)
+    assert layout == ("flat", "none") and sm.spherical_for(*layout) is None
     out = tmp_path / "out.mp4"
     with open_writer(str(out), width=W, height=H, rate=Fraction(25), time_base=Fraction(1, 25),
-                     spherical=layout.spherical) as w:
+                     spherical=sm.spherical_for(*layout)) as w:
         for image in frames:
             w.write(image)
     data = out.read_bytes()
@@ -315,7 +315,7 @@ def test_matroska_gets_stereo_mode_and_the_v1_tag(tmp_path):
 @needs_ffmpeg
 def test_matroska_projection_element_is_read_through_ffmpeg(tmp_path):
     """An MKV whose Projection element FFmpeg wrote (remuxed from a V2 MP4) reads as equirect."""
-    from ..io.conftest import ffmpeg
+    from .conftest import ffmpeg
 
     mp4 = writer_clip(tmp_path / "pano.mp4", SphericalInfo(stereo="left-right"))
     mkv = tmp_path / "remux.mkv"
@@ -411,90 +411,6 @@ def test_gpano_as_elements_and_cropped():
         "</rdf:Description></rdf:RDF></x:xmpmeta>"
     )
     assert sm.parse_gpano_xmp(xmp) == SphericalInfo("equirectangular", "none", "gpano", cropped=True)
-
-
-# ---------------------------------------------------------------------------
-# Layout from settings and metadata
-
-
-@pytest.mark.parametrize(
-    "projection, stereo, info, expected",
-    [
-        ("auto", "auto", None, ("flat", "none")),
-        ("auto", "auto", SphericalInfo(stereo="top-bottom", source="v2"), ("equirect", "top-bottom")),
-        ("auto", "auto", SphericalInfo(source="gpano"), ("equirect", "none")),
-        ("flat", "auto", SphericalInfo(stereo="left-right"), ("flat", "left-right")),
-        ("equirect", "auto", None, ("equirect", "none")),
-        ("auto", "none", SphericalInfo(stereo="top-bottom"), ("equirect", "none")),
-        ("equirect", "left-right", None, ("equirect", "left-right")),
-    ],
-)
-def test_resolve_layout(projection, stereo, info, expected):
-    settings = DreamSettings(projection=projection, stereo=stereo)
-    assert sm.resolve_layout(settings, info) == expected
-
-
-@pytest.mark.parametrize(
-    "info, match",
-    [
-        (SphericalInfo(projection="cubemap"), "cubemap projection"),
-        (SphericalInfo(cropped=True), "cropped"),
-        (SphericalInfo(stereo="right-left"), "right-left stereo"),
-    ],
-)
-def test_resolve_layout_warns_on_what_it_cannot_follow(info, match):
-    with pytest.warns(UserWarning, match=match):
-        layout = sm.resolve_layout(DreamSettings(), info, name="x.mp4")
-    assert layout == (("equirect", "none") if info.stereo == "right-left" else ("flat", "none"))
-
-
-def test_layout_from_real_files(tmp_path):
-    """Input metadata switches equirect and stereo on by itself: a V2 MP4 and a GPano JPEG."""
-    video = writer_clip(tmp_path / "in.mp4", SphericalInfo(stereo="top-bottom"), width=64, height=64)
-    with open_video(str(video)) as reader:
-        layout = sm.resolve_layout(DreamSettings(), reader.info.spherical)
-    assert layout == ("equirect", "top-bottom")
-    assert layout.spherical == SphericalInfo("equirectangular", "top-bottom")
-    still = tmp_path / "in.jpg"
-    write_image(still, texture(0, 64, 32), spherical=SphericalInfo())
-    assert sm.resolve_layout(DreamSettings(), sm.read_spherical(still)) == ("equirect", "none")
-
-
-def test_check_aspect():
-    equirect = Layout("equirect", "none")
-    sm.check_aspect((128, 64), equirect)
-    sm.check_aspect((128, 128), Layout("equirect", "top-bottom"))
-    sm.check_aspect((256, 64), Layout("equirect", "left-right"))
-    sm.check_aspect((640, 480), Layout("flat", "none"))
-    with pytest.warns(UserWarning, match=r"in.mp4 is 640x480 \(aspect 1.33:1\).*2:1"):
-        sm.check_aspect((640, 480), equirect, name="in.mp4")
-    with pytest.warns(UserWarning, match=r"top-bottom frame is 1:1"):
-        sm.check_aspect((128, 64), Layout("equirect", "top-bottom"))
-    with pytest.raises(ConfigError, match="640x480"):
-        sm.check_aspect((640, 480), equirect, strict=True)
-
-
-@pytest.mark.parametrize(
-    "name, layout, expected",
-    [
-        ("out/clip.mp4", Layout("equirect", "none"), "out/clip_360.mp4"),
-        ("clip.mp4", Layout("equirect", "top-bottom"), "clip_360_TB.mp4"),
-        ("clip.jpg", Layout("equirect", "left-right"), "clip_360_LR.jpg"),
-        ("clip_360_TB.mp4", Layout("equirect", "top-bottom"), "clip_360_TB.mp4"),
-        ("clip_360.mp4", Layout("equirect", "top-bottom"), "clip_360_TB.mp4"),
-        # a stereo tag already there goes after _360, as the README promises (NAME_360_TB)
-        ("d_tb.mp4", Layout("equirect", "top-bottom"), "d_360_TB.mp4"),
-        ("d_TB_360.mp4", Layout("equirect", "top-bottom"), "d_360_TB.mp4"),
-        ("d-lr.jpg", Layout("equirect", "left-right"), "d_360_LR.jpg"),
-        ("trip_360.mp4", Layout("equirect", "none"), "trip_360.mp4"),
-        ("360.mp4", Layout("equirect", "none"), "360_360.mp4"),
-        ("clip.mp4", Layout("flat", "none"), "clip.mp4"),
-        ("-", Layout("equirect", "none"), "-"),
-        ("udp://host:1234", Layout("equirect", "none"), "udp://host:1234"),
-    ],
-)
-def test_vr_name(name, layout, expected):
-    assert sm.vr_name(name, layout) == expected
 
 
 # ---------------------------------------------------------------------------

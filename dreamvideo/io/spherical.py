@@ -1,6 +1,7 @@
-"""Spherical metadata: read and write it in MP4/MOV, JPEG and PNG, and turn it into a layout.
+"""Spherical metadata: read and write it in MP4/MOV boxes and in JPEG/PNG XMP.
 
-Standard library only, so ``dreamvideo.io`` can import it without torch.
+Standard library only (media formats, no run decisions: what a run makes of the
+metadata is ``dreamvideo.layout``).
 
 Written from Google's spatial-media RFCs (``docs/spherical-video-rfc.md``, V1, and
 ``docs/spherical-video-v2-rfc.md``, V2, in github.com/google/spatial-media):
@@ -20,7 +21,7 @@ Written from Google's spatial-media RFCs (``docs/spherical-video-rfc.md``, V1, a
   (self-consistent with the pixels, so a mono viewer still opens it) and the
   layout is carried by ``GSpherical:StereoMode`` (``top-bottom``/``left-right``,
   the V1 RFC's vocabulary) in the same XMP packet, and by the ``_TB``/``_LR``
-  name suffix that headset photo viewers go by (``vr_name``).
+  name suffix that headset photo viewers go by (``dreamvideo.layout.vr_name``).
 
 Damaged metadata in an input is ignored with one ``warnings.warn`` and treated as
 absent: it never stops a run and, since outputs get freshly built boxes (any old
@@ -42,16 +43,14 @@ import xml.etree.ElementTree as ET
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
-from ..errors import ConfigError
+from .atomic import AtomicFile
 
 __all__ = [
+    "METADATA_SOURCE",
     "SPHERICAL_UUID",
-    "Layout",
     "SphericalInfo",
     "SphericalMetadataError",
-    "check_aspect",
     "gpano_xmp",
     "inject_spherical",
     "parse_gpano_xmp",
@@ -59,10 +58,9 @@ __all__ = [
     "read_spherical",
     "read_spherical_image",
     "read_spherical_mp4",
-    "resolve_layout",
+    "spherical_for",
     "stereo_from_matroska",
     "v1_xml",
-    "vr_name",
     "with_image_xmp",
 ]
 
@@ -590,8 +588,6 @@ def _rewrite_tail(path: Path, offset: int, moov: bytes) -> None:
 
 def _rewrite_copy(path: Path, offset: int, old_size: int, moov: bytes) -> None:
     """Write the file with a new ``moov`` beside it, then rename it over the original (``io.atomic``)."""
-    from ..io.atomic import AtomicFile  # here: io imports this module
-
     with AtomicFile(path) as tmp, open(path, "rb") as src, open(tmp, "xb") as dst:
         _copy(src, dst, offset)
         dst.write(moov)
@@ -821,107 +817,8 @@ def read_spherical(path: str | os.PathLike) -> SphericalInfo | None:
     return None
 
 
-# ---------------------------------------------------------------------------
-# Layout: from settings and metadata to what the run dreams and writes
-
-
-class Layout(NamedTuple):
-    """What a run treats its frames as: ``projection`` (``flat``/``equirect``) and ``stereo``
-    (``none``/``top-bottom``/``left-right``). Unpacks as ``projection, stereo = layout``."""
-
-    projection: str
-    stereo: str
-
-    @property
-    def spherical(self) -> SphericalInfo | None:
-        """The metadata an output of this layout carries (None for flat)."""
-        if self.projection != "equirect":
-            return None
-        return SphericalInfo("equirectangular", self.stereo, METADATA_SOURCE)
-
-
-def resolve_layout(settings, info: SphericalInfo | None, *, name: str = "the input") -> Layout:
-    """Turn ``settings.projection``/``settings.stereo`` ``auto`` into concrete values.
-
-    ``auto`` follows the input's metadata ``info`` (from ``VideoInfo.spherical`` or
-    ``read_spherical``): equirectangular metadata gives ``equirect`` and its stereo
-    layout; no metadata gives ``flat`` and ``none``. A value given explicitly wins
-    over the metadata. Metadata this project cannot dream (cubemap, mesh, cropped
-    panoramas, right-left or custom stereo) gives a warning and is not followed.
-
-    Args:
-        settings: anything with ``projection`` and ``stereo`` (DreamSettings).
-    """
-    projection, stereo = settings.projection, settings.stereo
-    usable = info
-    if info is not None and (not info.is_equirect or info.cropped):
-        if projection == "auto":
-            what = "a cropped equirectangular panorama" if info.is_equirect else f"{info.projection} projection"
-            warnings.warn(f"{name} is {what}; it is dreamed as a flat picture", stacklevel=2)
-        usable = None
-    if projection == "auto":
-        projection = "equirect" if usable is not None else "flat"
-    if stereo == "auto":
-        stereo = "none"
-        if usable is not None:
-            if usable.stereo in ("none", "top-bottom", "left-right"):
-                stereo = usable.stereo
-            else:
-                warnings.warn(
-                    f"{name} has {usable.stereo} stereo, which is not supported; it is treated as mono "
-                    "(give --stereo to override)",
-                    stacklevel=2,
-                )
-    return Layout(projection, stereo)
-
-
-_ASPECT = {"none": (2, 1), "top-bottom": (1, 1), "left-right": (4, 1)}
-
-
-def check_aspect(
-    size: tuple[int, int], layout: Layout, *, strict: bool = False, name: str = "the input", tolerance: float = 0.02
-) -> None:
-    """Check that an equirect frame of ``size`` ``(width, height)`` has its layout's aspect.
-
-    Equirect is 2:1 per eye: 2:1 mono, 1:1 top-bottom, 4:1 left-right (within
-    ``tolerance``, relative). Flat layouts are not checked.
-
-    Raises:
-        ConfigError: a wrong aspect with ``strict``; otherwise it is a warning.
-    """
-    if layout.projection != "equirect":
-        return
-    width, height = size
-    want_w, want_h = _ASPECT.get(layout.stereo, (2, 1))
-    if height <= 0 or abs(width * want_h / (height * want_w) - 1) <= tolerance:
-        return
-    stereo = "" if layout.stereo == "none" else f" {layout.stereo}"
-    message = (
-        f"{name} is {width}x{height} (aspect {width / height:.3g}:1), but an equirectangular{stereo} "
-        f"frame is {want_w}:{want_h}"
-    )
-    if strict:
-        raise ConfigError(message, hint="give --projection flat, or the right --stereo layout")
-    warnings.warn(message + "; the panorama will look distorted", stacklevel=2)
-
-
-_SUFFIXES = {"top-bottom": "_TB", "left-right": "_LR"}
-
-
-def vr_name(path: str | os.PathLike, layout: Layout) -> str:
-    """``path`` with the suffixes headset players look for, before the extension.
-
-    The name ends ``_360`` for an equirect layout, then ``_TB`` or ``_LR`` for stereo
-    (``clip.mp4`` → ``clip_360_TB.mp4``). Such tags already at the end of the name, in any
-    case and order, are replaced by these (``d_tb.mp4`` → ``d_360_TB.mp4``, never
-    ``d_tb_360.mp4``: players read the tags in this order). Flat layouts and streams
-    (``-``, URLs) are returned unchanged.
-    """
-    text = str(path)
-    if layout.projection != "equirect" or text == "-" or "://" in text:
-        return text
-    p = Path(text)
-    stem = p.stem
-    while (m := re.search(r"[_.\-\s](360|TB|LR)$", stem, flags=re.IGNORECASE)) and m.start() > 0:
-        stem = stem[: m.start()]
-    return str(p.with_name(stem + "_360" + _SUFFIXES.get(layout.stereo, "") + p.suffix))
+def spherical_for(projection: str, stereo: str) -> SphericalInfo | None:
+    """The metadata an output of a run's layout carries (``spherical_for(*layout)``): None for flat."""
+    if projection != "equirect":
+        return None
+    return SphericalInfo("equirectangular", stereo, METADATA_SOURCE)
