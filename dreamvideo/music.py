@@ -26,7 +26,6 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage, signal
 
 from .errors import MediaError
 from .schedule import FEATURES
@@ -148,6 +147,8 @@ def analyse(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, *, start: float
     :data:`SAMPLE_RATE`); value ``i`` is centred on ``start + i * HOP / SAMPLE_RATE`` seconds."""
     samples = np.asarray(samples, np.float32)
     if sample_rate != SAMPLE_RATE:
+        from scipy import signal  # here: scipy's import is start-up time that only a run with music pays
+
         samples = signal.resample_poly(samples, SAMPLE_RATE, sample_rate).astype(np.float32)
     power = _power_spectrum(samples, N_FFT)  # (frames, bins)
     freqs = np.fft.rfftfreq(N_FFT, 1 / SAMPLE_RATE)
@@ -238,6 +239,8 @@ def local_period(onset: np.ndarray, frame_rate: float) -> np.ndarray:
         periods[:] = frame_rate * 60 / 120.0
     good = ~np.isnan(periods)
     periods = np.interp(np.arange(len(periods)), np.flatnonzero(good), periods[good])
+    from scipy import ndimage  # here: as in analyse
+
     periods = ndimage.median_filter(periods, size=5, mode="nearest")
     return np.interp(np.arange(n), centres, periods)
 

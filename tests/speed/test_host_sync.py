@@ -51,7 +51,9 @@ def _dream_case(model, name: str):
         right = torch.roll(image, 3, dims=-1)  # the other eye, a little to the side
         frame = torch.cat([image, right], dim=-2)
         found = (np.zeros((64, 128, 2), np.float32), np.ones((128, 256), np.float32))  # a disparity of 0
-        return dreamer, lambda: dream_stereo(dreamer, frame, "top-bottom", disparity_found=found).image
+        return dreamer, lambda: dream_stereo(
+            dreamer, frame, "top-bottom", frame_index=2, refine_steps=2, disparity_found=found
+        ).image
     if sparse:
         weight = torch.zeros(1, 1, 128, 256, device=device)
         weight[..., 56:72, 30:50] = 1.0
@@ -67,7 +69,7 @@ def test_no_step_reads_the_device(lite0, name):
     reads = HostReads(allowed_syncs=None if syncs else 0)
     with watching_steps(dreamer, reads):
         dream()
-    # Both octaves' steps (and for a stereo frame the right eye's: dream_stereo's 2 refining steps an octave).
+    # Both octaves' steps (and for a stereo frame the right eye's: its 2 refine steps an octave, all of it carried).
     assert reads.steps == 2 * SETTINGS["steps"] + (2 * 2 if "stereo" in name else 0)
     assert sum(reads.syncs.values()) == syncs * reads.steps, reads.syncs
     assert reads.uploads == uploads * reads.steps
