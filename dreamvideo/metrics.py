@@ -42,6 +42,7 @@ import torch
 from .config import FrameRange, parse_frame_range, parse_size
 from .errors import ConfigError, MediaError
 from .io import open_video, write_image
+from .io.plot import figure_pixels, new_figure
 from .io.spherical import read_spherical
 from .layout import TWO_EYES, split_eyes
 from .panorama.geometry import directions_to_equirect, look_at, sample_equirect, view_rays
@@ -496,21 +497,11 @@ def _wxh(shape: tuple[int, ...]) -> str:
 
 
 PLOT_SIZE = (960, 480)  # pixels, width x height
-_PLOT_DPI = 96
 
 
 def _draw_plot(report: MetricsReport) -> np.ndarray:
     """The warp error plot as an RGB image ``uint8 (480, 960, 3)``."""
-    try:
-        # Optional (the ``plot`` extra): only ``metrics --plot`` needs it.
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ConfigError(
-            "--plot needs matplotlib", hint="pip install 'dreamvideo[plot]' (or matplotlib)"
-        ) from None
-    figure = Figure(figsize=(PLOT_SIZE[0] / _PLOT_DPI, PLOT_SIZE[1] / _PLOT_DPI), dpi=_PLOT_DPI)
-    canvas = FigureCanvasAgg(figure)
+    figure = new_figure(*PLOT_SIZE)
     axes = figure.add_subplot()
     ts = [row["t"] for row in report.per_frame]
     for name, key, mean in (
@@ -530,5 +521,4 @@ def _draw_plot(report: MetricsReport) -> np.ndarray:
     axes.grid(True, color="0.9")
     axes.legend(loc="best")
     figure.tight_layout()
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    return figure_pixels(figure)

@@ -381,42 +381,68 @@ def beat_f_measure(reference: np.ndarray, estimated: np.ndarray, window: float =
     return 0.0 if hits == 0 else 2 * precision * recall / (precision + recall)
 
 
+PLOT_WIDTH = 1200  # pixels; the height is PLOT_ROW_HEIGHT a row plus PLOT_MARGIN
+PLOT_ROW_HEIGHT = 90
+PLOT_MARGIN = 70  # title and time axis
+
+
 def plot_features(
     features: MusicFeatures,
     png_path: str | os.PathLike,
     *,
     extra: dict[str, tuple[list[float], list[float]]] | None = None,
 ) -> None:
-    """Draw the feature curves over time, beats marked, as a PNG (OpenCV, 1200 px wide).
+    """Draw the feature curves over time, beats marked, as an image.
 
-    ``extra``: more curves to draw under them, name → ``(times in seconds, values)`` (e.g. a
-    dream's strength per frame at the frames' times). Written beside and renamed into place.
+    Drawn with matplotlib (the ``plot`` extra): one row per feature (0 to 1) over seconds on
+    the source clock, the beats as vertical lines across every row, a title with the beat
+    count and tempo; :data:`PLOT_WIDTH` wide, :data:`PLOT_ROW_HEIGHT` a row plus
+    :data:`PLOT_MARGIN` high. Written by :func:`dreamvideo.io.write_image`: beside the target
+    and renamed into place; the extension picks the format.
+
+    Args:
+        features: from :func:`load_music`.
+        png_path: where the image goes.
+        extra: more rows under the features, name → ``(times in seconds, values)`` (e.g. a
+            dream's strength per frame at the frames' times), each from 0 to its own peak.
+
+    Raises:
+        ConfigError: matplotlib is not installed.
+        MediaError: the file cannot be written.
     """
-    import cv2
-
     from .io import write_image
 
+    write_image(png_path, _draw_features(features, extra or {}))
+
+
+def _draw_features(features: MusicFeatures, extra: dict[str, tuple[list[float], list[float]]]) -> np.ndarray:
+    """The features plot as an RGB image ``uint8 (PLOT_MARGIN + PLOT_ROW_HEIGHT * rows, PLOT_WIDTH, 3)``."""
+    from .io.plot import figure_pixels, new_figure
+
     hop_times = features.start + np.arange(len(features.curves["loudness"])) * features.hop_s
-    rows = [(name, hop_times, features.curves[name]) for name in FEATURES]
-    rows += [(name, np.asarray(times, float), np.asarray(values, float)) for name, (times, values) in (extra or {}).items()]
-    width, row_h, left, top = 1200, 90, 90, 30
-    image = np.full((top + row_h * len(rows) + 40, width, 3), 255, np.uint8)
-    span = max(features.duration, features.hop_s)
-    x_of = lambda t: int(left + (t - features.start) / span * (width - left - 20))  # noqa: E731
-    for beat in features.beats:
-        cv2.line(image, (x_of(beat), top), (x_of(beat), top + row_h * len(rows)), (255, 200, 200), 1)
-    colours = [(40, 40, 40), (200, 90, 0), (0, 0, 220), (0, 140, 0), (160, 0, 160), (0, 150, 200), (220, 60, 60)]
-    for r, (name, times, values) in enumerate(rows):
-        y0 = top + row_h * (r + 1) - 8
-        hi = float(values.max()) if len(values) and values.max() > 0 else 1.0
-        points = np.array([(x_of(t), int(y0 - v / hi * (row_h - 20))) for t, v in zip(times, values)], np.int32)
-        if len(points) > 1:
-            cv2.polylines(image, [points], False, colours[r % len(colours)], 1, cv2.LINE_AA)
-        cv2.putText(image, name, (8, y0 - row_h // 2 + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-        cv2.line(image, (left, y0), (width - 20, y0), (210, 210, 210), 1)
-    for second in range(0, int(span) + 1, max(1, int(span) // 12 or 1)):
-        x = x_of(features.start + second)
-        cv2.putText(image, f"{second}s", (x - 8, image.shape[0] - 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    rows = [(name, hop_times, features.curves[name], True) for name in FEATURES]
+    rows += [(name, np.asarray(times, float), np.asarray(values, float), False) for name, (times, values) in extra.items()]
+    figure = new_figure(PLOT_WIDTH, PLOT_MARGIN + PLOT_ROW_HEIGHT * len(rows))
+    all_axes = figure.subplots(len(rows), 1, sharex=True, squeeze=False)[:, 0]
+    colours = [f"C{i}" for i in range(10)]
+    for r, (axes, (name, times, values, unit)) in enumerate(zip(all_axes, rows)):
+        # One collection a row, in axes height: thousands of beats stay one artist.
+        axes.vlines(features.beats, 0, 1, transform=axes.get_xaxis_transform(), colors="#f4b4b4", linewidth=1)
+        axes.plot(times, values, color=colours[r % len(colours)], linewidth=1)
+        axes.set_ylabel(name, rotation=0, ha="right", va="center")
+        top = 1.0
+        if not unit and len(values) and np.isfinite(values).any() and np.nanmax(values) > 0:
+            top = float(np.nanmax(values))
+        # A little room under 0: a curve at 0 stays visible above the axes' frame.
+        axes.set_ylim(-0.06 * top, 1.06 * top)
+        if unit:
+            axes.set_yticks([0, 1])
+        else:
+            axes.locator_params(axis="y", nbins=2)
+        axes.tick_params(labelsize=8)
+    all_axes[0].set_xlim(features.start, features.start + max(features.duration, features.hop_s))
+    all_axes[-1].set_xlabel("seconds")
     title = f"{os.path.basename(features.source) or 'music'}: {len(features.beats)} beats, about {features.tempo_bpm:.0f} bpm"
-    cv2.putText(image, title, (left, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
-    write_image(png_path, image)
+    figure.suptitle(title)
+    figure.tight_layout(h_pad=0.3)
+    return figure_pixels(figure)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from fractions import Fraction
 
 import cv2
@@ -182,6 +183,14 @@ def test_plot_copes_with_gaps_and_single_frames(tmp_path):
     for name, report in (("gappy.png", gappy), ("empty.png", empty)):
         plot_warp_error(report, tmp_path / name)
         assert cv2.imread(str(tmp_path / name)).shape == (480, 960, 3)
+
+
+def test_plot_without_matplotlib_raises_config_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)  # import fails
+    with pytest.raises(ConfigError, match="--plot needs matplotlib") as info:
+        plot_warp_error(MetricsReport(math.nan, math.nan, 0.0, 1, []), tmp_path / "warp.png")
+    assert "dreamvideo[plot]" in info.value.hint
+    assert not list(tmp_path.iterdir())
 
 
 def test_plot_to_a_missing_folder_raises_media_error(tmp_path):

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
 
 from dreamvideo.cli import main
-from dreamvideo.music import analyse, beat_f_measure, load_music
+from dreamvideo.errors import MediaError
+from dreamvideo.music import analyse, beat_f_measure, load_music, plot_features
 
+from .plots import beat_columns, read_plot, row_heights
 from .tracks import RATE, beat_times, click_track, drum_track, write_audio
 
 NTSC = 30000 / 1001
@@ -105,10 +108,36 @@ def test_music_command_plot_and_json(tmp_path, capsys):
     assert table["rate"] == "30000/1001" and abs(table["tempo_bpm"] - 100) < 2
     assert beat_f_measure(beats, np.array(table["beats_s"])) >= 0.95
     assert len(table["frames"]) == int(6 * NTSC) and set(table["frames"][0]) >= {"frame", "t", "beat", "low"}
-    import cv2
+    image = read_plot(plot)
+    assert image.shape == (70 + 90 * 6, 1200, 3)
+    assert len(beat_columns(image)) == len(table["beats_s"])
 
-    image = cv2.imread(str(plot))
-    assert image is not None and image.shape[1] == 1200
+
+def test_plot_features_draws_a_row_each_and_the_beats(tmp_path):
+    beats = beat_times(100, 6)
+    path = tmp_path / "clicks.wav"
+    write_audio(path, click_track(beats, 6))
+    features = load_music(path)
+    times = np.arange(0, 6, 1 / 30)
+    plot = tmp_path / "features.png"
+    plot.write_bytes(b"old")
+    plot_features(features, plot, extra={"dream strength": (list(times), list(5 + 3 * np.sin(3 * times)))})
+    image = read_plot(plot)
+    assert image.shape == (70 + 90 * 7, 1200, 3)  # six features and the dream
+    heights = row_heights(image, 7)
+    assert heights == sorted(heights)  # loudness, onset, beat, low, mid, high, then the dream
+    assert heights[-1] > heights[-2] + 20  # the dream's own row, under the features
+    columns = beat_columns(image)
+    assert len(columns) == len(features.beats)
+    # One time axis: the lines stand at the beats' times, evenly scaled.
+    scale = np.diff(columns) / np.diff(features.beats)
+    assert scale.max() - scale.min() < 0.02 * scale.mean()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clicks.wav", "features.png"]  # no temporary left
+
+    plot_features(features, tmp_path / "features.jpg")
+    assert read_plot(tmp_path / "features.jpg").shape == (70 + 90 * 6, 1200, 3)
+    with pytest.raises(MediaError, match="cannot write"):
+        plot_features(features, tmp_path / "missing" / "features.png")
 
 
 def test_music_of_a_silent_file_says_use_music(tmp_path, capsys):
@@ -118,3 +147,13 @@ def test_music_of_a_silent_file_says_use_music(tmp_path, capsys):
     assert main(["music", str(silent)]) == 2
     err = capsys.readouterr().err
     assert "has no audio" in err and "--music FILE" in err
+
+
+def test_music_plot_without_matplotlib_is_one_error_line(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "clicks.wav"
+    write_audio(path, click_track(beat_times(100, 2), 2))
+    monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)  # import fails
+    assert main(["music", str(path), "--plot", str(tmp_path / "features.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --plot needs matplotlib") and "dreamvideo[plot]" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clicks.wav"]

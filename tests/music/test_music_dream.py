@@ -13,6 +13,7 @@ from dreamvideo.io import open_video
 from dreamvideo.metrics import strength
 
 from ..conftest import photo
+from .plots import read_plot, row_heights
 from .tracks import click_track, write_audio, write_video_with_audio
 
 NTSC = Fraction(30000, 1001)
@@ -126,6 +127,9 @@ def test_music_dreamed_draws_the_measured_strength(clip, tmp_path, capsys):
     rows = table["dreamed_strength"]
     assert len(rows) == FRAMES and all(row["strength"] == 0 for row in rows)  # the clip against itself
     assert rows[3]["t"] == pytest.approx(3 / float(NTSC), abs=1e-3)
-    assert plot.is_file()
+    image = read_plot(plot)
+    assert image.shape == (70 + 90 * 7, 1200, 3)  # six features and the dream's strength
+    heights = row_heights(image, 7)
+    assert heights == sorted(heights)
     assert main(["music", str(clip), "--dreamed", str(clip)]) == 2
     assert "give --plot PNG too" in capsys.readouterr().err
