@@ -127,7 +127,7 @@ def probe(args: Namespace) -> int:
 
 def metrics(args: Namespace) -> int:
     from ..config import parse_frame_range
-    from ..metrics import compare_files, plot_warp_error, read_run_report
+    from ..metrics import SHARPNESS_FROM, compare_files, plot_warp_error, read_run_report
 
     decoded = read_run_report(args.report) if args.report else {}
     if args.frames is not None:
@@ -148,6 +148,10 @@ def metrics(args: Namespace) -> int:
             "mean |change| of a frame against the previous one warped along the flow, 0-255 RGB: lower is steadier)"
         )
         print(f"strength          {report.strength:.3f}  (mean |dream - source|, 0-255 RGB: higher is a stronger dream)")
+        print(
+            f"sharpness         {report.sharpness:.3f}  (mean |Laplacian| over mean |detail| of the dream's own detail, "
+            f"unitless, mean over frames {SHARPNESS_FROM} onwards: higher is crisper)"
+        )
         if report.panorama is not None:
             pano = report.panorama
             print(f"seam ratio        {pano['seam_ratio']:.3f}  (source itself: {pano['source_seam_ratio']:.3f})")
