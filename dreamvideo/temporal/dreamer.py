@@ -22,8 +22,9 @@ import torch
 from ..config import VideoSettings
 from ..dream import Dreamer, image_to_tensor, tensor_to_image
 from ..io.decode import Frame
-from .carry import carry_detail, carry_weights, detail_strength, hold_strength, refine
+from .carry import carry_weights, detail_strength, hold_strength, refine
 from .flow import FlowEvidence
+from .shot import ShotCarry
 from .warp import flow_to_tensor, to_device
 
 __all__ = ["TemporalDreamer", "TemporalState"]
@@ -40,12 +41,15 @@ class TemporalState:
         prev_index: the previous frame's source index, or None.
         shot_strength: the dream strength (mean ``|dream - source|``, [0, 1] scale) of the
             current shot's first, fully dreamed frame: carried frames are held at this strength.
+        shot: ``prev_detail`` as keyframe + residual (:class:`~.shot.ShotCarry`), what the next
+            frame carries; None where ``prev_detail`` is None.
     """
 
     prev_source: np.ndarray | None = None
     prev_detail: torch.Tensor | None = None
     prev_index: int | None = None
     shot_strength: float = 0.0
+    shot: ShotCarry | None = None
 
 
 class TemporalDreamer:
@@ -72,6 +76,7 @@ class TemporalDreamer:
         self.dtype = dtype
         self._state = TemporalState() if state is None else state
         self._keep: torch.Tensor | None = None  # this frame's carry weights (1, 1, H, W), set by ``carried``
+        self._followed: ShotCarry | None = None  # this frame's carried detail, set by ``carried``
 
     def state(self) -> TemporalState:
         """The state the next frame would start from (shared, not copied: tensors are not changed in place)."""
@@ -100,12 +105,14 @@ class TemporalDreamer:
         source = image_to_tensor(frame.image, self.dreamer.device)
         carried, cut = self.carried(frame, source, flows)
         dreamed = self.dream(source, carried, frame.index)
-        strength = self._state.shot_strength
+        strength, scale = self._state.shot_strength, 1.0
         if carried is None:
-            strength = detail_strength(dreamed, source)
+            strength = None
         else:
+            level = detail_strength(dreamed, source)
             dreamed = hold_strength(dreamed, source, strength)
-        self._hand_on(frame, source, dreamed, strength)
+            scale = detail_strength(dreamed, source) / level if level > 0 else 1.0
+        self._hand_on(frame, source, dreamed, strength, scale)
         return tensor_to_image(dreamed, dtype=self.dtype), cut
 
     def dream_independent(self, frames: list[Frame]) -> list[np.ndarray]:
@@ -119,14 +126,20 @@ class TemporalDreamer:
         self._hand_on(frames[-1], sources[-1:], dreamed[-1:])
         return [tensor_to_image(item[None], dtype=self.dtype) for item in dreamed]
 
-    def _hand_on(self, frame: Frame, source: torch.Tensor, dreamed: torch.Tensor, strength: float | None = None) -> None:
+    def _hand_on(
+        self, frame: Frame, source: torch.Tensor, dreamed: torch.Tensor, strength: float | None = None, scale: float = 1.0
+    ) -> None:
         """Keep what the next frame starts from (nothing with ``--flow none``); ``strength`` is the
-        shot's (see :class:`TemporalState`), None for this fresh frame's own."""
+        shot's (see :class:`TemporalState`), None for this fresh frame's own (a new keyframe);
+        ``scale``: the factor the strength hold scaled a carried frame's detail by."""
         if self.video.flow == "none":
             return
+        detail = dreamed - source
         if strength is None:
-            strength = detail_strength(dreamed, source)
-        self._state = TemporalState(frame.image, dreamed - source, frame.index, strength)
+            strength, shot = detail_strength(dreamed, source), ShotCarry.start(detail)
+        else:
+            shot = self._followed.settle(detail, scale)
+        self._state = TemporalState(frame.image, detail, frame.index, strength, shot)
 
     def carried(
         self, frame: Frame, source: torch.Tensor, flows: FlowEvidence | tuple[np.ndarray, np.ndarray] | None
@@ -134,9 +147,10 @@ class TemporalDreamer:
         """The previous dream detail this frame starts from, and whether the frame is a scene cut.
 
         Returns:
-            ``blend · keep · warp(previous detail, flow_cur_to_prev)``, ``(1, 3, H, W)``, or
-            None for a first frame, a cut, or a run without flow (``keep``: see
-            :func:`~.carry.carry_weights`; kept for :meth:`dream`).
+            ``blend · keep ·`` the previous detail carried along ``flow_cur_to_prev``
+            (:meth:`~.shot.ShotCarry.follow`), ``(1, 3, H, W)``, or None for a first frame, a cut,
+            or a run without flow (``keep``: see :func:`~.carry.carry_weights`; kept for
+            :meth:`dream`; the carried ShotCarry kept for the hand-on).
         """
         state = self._state
         if flows is None or state.prev_detail is None or self.video.blend <= 0:
@@ -147,13 +161,18 @@ class TemporalDreamer:
                 return None, True
             self._keep = to_device(flows.keep, source.device)[None, None]
             flow = flow_to_tensor(flows.flow_cur_to_prev, source.device, size=flows.size)
-            return carry_detail(state.prev_detail, flow, self._keep, self.video.blend, wrap_x=wrap_x), False
-        flow_cur_to_prev, flow_prev_to_cur = flows
-        keep, cut = carry_weights(state.prev_source, frame.image, flow_cur_to_prev, flow_prev_to_cur, wrap_x=wrap_x)
-        if cut:
-            return None, True
-        self._keep = torch.from_numpy(keep).to(source.device)[None, None]
-        return carry_detail(state.prev_detail, flow_cur_to_prev, self._keep, self.video.blend, wrap_x=wrap_x), False
+        else:
+            flow_cur_to_prev, flow_prev_to_cur = flows
+            keep, cut = carry_weights(
+                state.prev_source, frame.image, flow_cur_to_prev, flow_prev_to_cur, wrap_x=wrap_x
+            )
+            if cut:
+                return None, True
+            self._keep = torch.from_numpy(keep).to(source.device)[None, None]
+            flow = flow_to_tensor(flow_cur_to_prev, source.device)
+        shot = state.shot if state.shot is not None else ShotCarry.start(state.prev_detail)
+        self._followed = shot.follow(flow, self._keep, self.video.blend, wrap_x=wrap_x)
+        return self._followed.detail, False
 
     def dream(self, source: torch.Tensor, carried: torch.Tensor | None, frame_index: int) -> torch.Tensor:
         """Dream ``source`` ``(1, 3, H, W)`` from its carried detail: :func:`~.carry.refine` when something
