@@ -1,8 +1,9 @@
 """Carrying the dream from one frame to the next: what is kept, how it is refined, how strong it stays.
 
 A frame after the first (and not after a cut) starts from its source plus the
-previous frame's dream detail, warped along ``flow_cur_to_prev`` and kept where
-:func:`~.occlusion.carry_mask` allows (:func:`carry_weights`, :func:`carry_detail`).
+previous frame's dream detail, carried along ``flow_cur_to_prev`` and kept where
+:func:`~.occlusion.carry_mask` allows (:func:`carry_weights`; how the detail is
+carried, sampled once per shot rather than warped every frame: :mod:`.shot`).
 :func:`refine` then dreams it: carried pixels get ``refine_steps`` at
 ``REFINE_WEIGHT`` of the step size, pixels not carried (``keep`` near 0:
 disocclusions, things entering the frame) get the first frame's full budget,
@@ -22,7 +23,7 @@ after 32 still frames with full-size refine steps), so the strength is held at
 the shot's first frame. A quarter step rather than a half: camera path 0.367x
 at 0.87x strength against 0.384x at 0.91x.
 
-The warp is bilinear, and :func:`hold_strength` scales weak frames up as well as
+Until issue 19 the detail was warped bilinearly every frame (what follows), and :func:`hold_strength` scales weak frames up as well as
 strong ones down. A bilinear warp softens detail at every sub-pixel shift, and
 alone it lost the strength (camera path 0.260x at 0.61x); a bicubic one keeps the
 detail sharp (0.329x at 0.92x) but differs from the bilinear warp every
@@ -47,7 +48,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -55,13 +55,11 @@ from ..dream.ascent import NEED_WEIGHT, Dreamer
 from .cuts import is_scene_cut
 from .occlusion import consistency_mask, photometric_mask, soften_mask
 from .keep import carry_weights
-from .warp import warp
 
 __all__ = [
     "REFINE_WEIGHT",
     "MAX_RAISE",
     "REVEALED",
-    "carry_detail",
     "carry_weights",
     "detail_strength",
     "hold_strength",
@@ -72,21 +70,6 @@ REFINE_WEIGHT = 0.25  # carried pixels' share of each refine step (step size tim
 REVEALED = 0.5  # a pixel whose keep weight is below this is dreamed with the full budget
 MAX_RAISE = 1.5  # hold_strength raises a frame's detail at most this much
 _MARGIN = 24  # pixels of context around the revealed region for its extra steps
-
-
-def carry_detail(
-    prev_detail: Tensor, flow_cur_to_prev: np.ndarray, keep: Tensor, blend: float, *, wrap_x: bool = False
-) -> Tensor:
-    """The detail a carried frame starts from (added to its source): ``blend * keep * warp(prev_detail)``.
-
-    Args:
-        prev_detail: the previous frame's dream minus its source, ``(1, 3, H, W)``.
-        flow_cur_to_prev: float32 ``(H, W, 2)`` in pixels.
-        keep: ``(1, 1, H, W)`` from :func:`carry_weights`.
-        blend: the share of the detail carried (``--blend``).
-        wrap_x: the left and right edges are neighbours (equirect).
-    """
-    return blend * keep * warp(prev_detail, flow_cur_to_prev, wrap_x=wrap_x)
 
 
 def refine(dreamer: Dreamer, start: Tensor, keep: Tensor, *, refine_steps: int, frame_index: int) -> Tensor:

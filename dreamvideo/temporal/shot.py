@@ -35,7 +35,6 @@ from .warp import warp
 __all__ = ["KEY_MODE", "REKEY_SHARE", "ShotCarry"]
 
 KEY_MODE = "lanczos"  # how the keyframe is sampled (warp's mode)
-RESIDUAL_MODE = "bilinear"  # how the residual moves from frame to frame
 REVEALED = 0.5  # a pixel whose keyframe weight falls below this has left the keyframe
 REKEY_SHARE = 0.1  # the frame becomes the new keyframe when this share of it has left the old one
 
@@ -94,11 +93,13 @@ class ShotCarry:
         Returns:
             The next frame's carried detail (its :attr:`detail` is what the frame starts from).
         """
-        flow_cur_to_key = flow_cur_to_prev + warp(self.flow_cur_to_key, flow_cur_to_prev, wrap_x=wrap_x)
-        weight = keep * warp(self.weight, flow_cur_to_prev, wrap_x=wrap_x)
+        # offset, weight and residual move with one bilinear warp (one sampling grid)
+        moved = warp(torch.cat([self.flow_cur_to_key, self.weight, self.residual], dim=1), flow_cur_to_prev, wrap_x=wrap_x)
+        flow_cur_to_key = flow_cur_to_prev + moved[:, :2]
+        weight = keep * moved[:, 2:3]
         gain = self.gain * blend
         sampled = warp(self.key_detail, flow_cur_to_key, wrap_x=wrap_x, mode=KEY_MODE)
-        residual = blend * keep * warp(self.residual, flow_cur_to_prev, wrap_x=wrap_x, mode=RESIDUAL_MODE)
+        residual = blend * keep * moved[:, 3:]
         return ShotCarry(self.key_detail, flow_cur_to_key, weight, gain, gain * weight * sampled, residual)
 
     def settle(self, detail: Tensor, scale: float) -> ShotCarry:
