@@ -41,7 +41,9 @@ def labelled(image: np.ndarray, text: str) -> np.ndarray:
     return out
 
 
-def sheet(source: str, dreams: list[tuple[str, str]], frames: list[int], crop: tuple[int, int, int, int], zoom: int) -> np.ndarray:
+def sheet(
+    source: str, dreams: list[tuple[str, str]], frames: list[int], crop: tuple[int, int, int, int], zoom: int
+) -> np.ndarray:
     """The picture: one row per dream, ``(H, W, 3)`` uint8 RGB."""
     sources = frames_at(source, frames)
     x, y, w, h = crop
@@ -64,7 +66,8 @@ def sheet(source: str, dreams: list[tuple[str, str]], frames: list[int], crop: t
         spaced = []
         for cell in cells:
             spaced += [cell, np.full((cell.shape[0], 4, 3), 255, np.uint8)]
-        rows += [np.concatenate(spaced[:-1], axis=1), np.full((4, sum(c.shape[1] for c in spaced[:-1]), 3), 255, np.uint8)]
+        row = np.concatenate(spaced[:-1], axis=1)
+        rows += [row, np.full((4, row.shape[1], 3), 255, np.uint8)]
     return np.concatenate(rows[:-1], axis=0)
 
 

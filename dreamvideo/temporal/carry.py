@@ -23,10 +23,10 @@ after 32 still frames with full-size refine steps), so the strength is held at
 the shot's first frame. A quarter step rather than a half: camera path 0.367x
 at 0.87x strength against 0.384x at 0.91x.
 
-Until issue 19 the detail was warped bilinearly every frame (what follows), and :func:`hold_strength` scales weak frames up as well as
-strong ones down. A bilinear warp softens detail at every sub-pixel shift, and
-alone it lost the strength (camera path 0.260x at 0.61x); a bicubic one keeps the
-detail sharp (0.329x at 0.92x) but differs from the bilinear warp every
+Until issue 19 the detail was warped bilinearly every frame (what follows), and
+:func:`hold_strength` scales weak frames up as well as strong ones down. A
+bilinear warp softens detail at every sub-pixel shift, and alone it lost the
+strength (camera path 0.260x at 0.61x); a bicubic one keeps the detail sharp (0.329x at 0.92x) but differs from the bilinear warp every
 warp-error measure uses (DESIGN's metric, the issue's reference loop), by about
 one grey level on the 128 px clips. Bilinear with the strength held
 (``benchmarks/coherence.py``, warp ratio at strength ratio): camera path 0.294x

@@ -127,7 +127,12 @@ class TemporalDreamer:
         return [tensor_to_image(item[None], dtype=self.dtype) for item in dreamed]
 
     def _hand_on(
-        self, frame: Frame, source: torch.Tensor, dreamed: torch.Tensor, strength: float | None = None, scale: float = 1.0
+        self,
+        frame: Frame,
+        source: torch.Tensor,
+        dreamed: torch.Tensor,
+        strength: float | None = None,
+        scale: float = 1.0,
     ) -> None:
         """Keep what the next frame starts from (nothing with ``--flow none``); ``strength`` is the
         shot's (see :class:`TemporalState`), None for this fresh frame's own (a new keyframe);

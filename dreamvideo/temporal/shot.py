@@ -94,7 +94,8 @@ class ShotCarry:
             The next frame's carried detail (its :attr:`detail` is what the frame starts from).
         """
         # offset, weight and residual move with one bilinear warp (one sampling grid)
-        moved = warp(torch.cat([self.flow_cur_to_key, self.weight, self.residual], dim=1), flow_cur_to_prev, wrap_x=wrap_x)
+        together = torch.cat([self.flow_cur_to_key, self.weight, self.residual], dim=1)
+        moved = warp(together, flow_cur_to_prev, wrap_x=wrap_x)
         flow_cur_to_key = flow_cur_to_prev + moved[:, :2]
         weight = keep * moved[:, 2:3]
         gain = self.gain * blend
