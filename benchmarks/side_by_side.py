@@ -35,10 +35,10 @@ def frames_at(path: str, wanted: list[int]) -> dict[int, np.ndarray]:
 
 
 def labelled(image: np.ndarray, text: str) -> np.ndarray:
-    out = image.copy()
-    cv2.putText(out, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(out, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
-    return out
+    """``image`` with ``text`` in a white strip above it."""
+    strip = np.full((18, image.shape[1], 3), 255, np.uint8)
+    cv2.putText(strip, text, (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([strip, image], axis=0)
 
 
 def sheet(
@@ -56,13 +56,13 @@ def sheet(
             if index == frames[-1]:
                 cv2.rectangle(big, (x * zoom, y * zoom), ((x + w) * zoom - 1, (y + h) * zoom - 1), (255, 255, 0), 1)
             score = sharpness(sources[index], dreamed[index])
-            cells.append(labelled(big, f"{label} frame {index}: sharpness {score:.2f}"))
+            cells.append(labelled(big, f"{label}: frame {index}, sharpness {score:.2f}"))
         # the crop at full size, scaled by whole pixels to the row's height
         part = dreamed[frames[-1]][y : y + h, x : x + w]
-        factor = max(1, cells[0].shape[0] // h)
+        factor = max(1, (cells[0].shape[0] - 18) // h)
         part = cv2.resize(part, None, fx=factor, fy=factor, interpolation=cv2.INTER_NEAREST)
-        part = cv2.copyMakeBorder(part, 0, cells[0].shape[0] - part.shape[0], 0, 0, cv2.BORDER_CONSTANT)
-        cells.append(labelled(part, f"crop, {factor}x"))
+        part = cv2.copyMakeBorder(part, 0, cells[0].shape[0] - 18 - part.shape[0], 0, 0, cv2.BORDER_CONSTANT)
+        cells.append(labelled(part, f"frame {frames[-1]}, crop {factor}x"))
         spaced = []
         for cell in cells:
             spaced += [cell, np.full((cell.shape[0], 4, 3), 255, np.uint8)]
