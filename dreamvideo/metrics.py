@@ -10,6 +10,10 @@ length of the video.
   The flow always comes from the source; it is applied to the output ``O``
   and, as a reference, to the source itself.
 - **Strength**: mean over frames of the mean ``|O − I|``.
+- **Sharpness** (higher is crisper): on the luma of the detail ``D = O − I``
+  (weights 0.299, 0.587, 0.114), mean ``|Laplacian(D)|`` (OpenCV's 3×3) over
+  mean ``|D|``, per frame; a clip's steady state is its mean over frames
+  ``SHARPNESS_FROM`` onwards. Scale-free: the same detail blurred scores lower.
 - **Seam ratio** (equirect): ``mean|O[:,0] − O[:,W−1]|`` over the mean absolute
   difference of neighbouring columns; about 1 for a seamless panorama.
 - **Pole streak score** (equirect): on 90°-FOV 224×224 perspective views straight
@@ -57,6 +61,8 @@ __all__ = [
     "look_correlation",
     "warp_errors",
     "strength",
+    "sharpness",
+    "SHARPNESS_FROM",
     "compare",
     "compare_files",
     "plot_warp_error",
@@ -65,6 +71,9 @@ __all__ = [
     "seam_ratio",
     "read_run_report",
 ]
+
+SHARPNESS_FROM = 10  # a clip's steady-state sharpness is the mean over frames from this one on
+
 
 @dataclass
 class MetricsReport:
@@ -76,9 +85,13 @@ class MetricsReport:
         source_warp_error: the same with the source in place of the output,
             the floor that flow errors alone give.
         strength: mean over frames of the mean ``|O − I|``.
+        sharpness: the steady-state sharpness of the detail ``O − I`` (see :func:`sharpness`):
+            the mean over frames ``SHARPNESS_FROM`` onwards, over all frames in a shorter clip;
+            NaN where no frame has detail.
         frames: number of frames compared.
         per_frame: one dict per ``t >= 1`` with keys ``t``,
             ``warp_error_output`` and ``warp_error_source``.
+        frame_sharpness: each frame's sharpness, frame 0 first.
         panorama: for equirect frames only (else None), means over frames:
             ``seam_ratio`` and ``source_seam_ratio`` (the source's own, for reference),
             ``pole_streak_zenith`` and ``pole_streak_nadir``.
@@ -90,6 +103,8 @@ class MetricsReport:
     frames: int
     per_frame: list[dict[str, float]] = field(default_factory=list)
     panorama: dict[str, float] | None = None
+    sharpness: float = math.nan
+    frame_sharpness: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict; NaN becomes ``None``."""
@@ -101,11 +116,14 @@ class MetricsReport:
             "warp_error": _json_float(self.warp_error),
             "source_warp_error": _json_float(self.source_warp_error),
             "strength": _json_float(self.strength),
+            "sharpness": _json_float(self.sharpness),
+            "sharpness_from": SHARPNESS_FROM,
             **extra,
             "per_frame": [
                 {key: _json_float(value) if key != "t" else value for key, value in row.items()}
                 for row in self.per_frame
             ],
+            "sharpness_per_frame": [_json_float(value) for value in self.frame_sharpness],
         }
 
 
@@ -117,7 +135,7 @@ def compare(
     equirect: bool = False,
     eye: str | None = None,
 ) -> MetricsReport:
-    """Measure warp error and strength in one pass over both sequences.
+    """Measure warp error, strength and sharpness in one pass over both sequences.
 
     Args:
         source_frames: the source video, uint8 RGB ``(H, W, 3)`` frames.
@@ -140,6 +158,7 @@ def compare(
         ConfigError: the sequences differ in frame count or frame size.
     """
     strengths: list[float] = []
+    sharpnesses: list[float] = []
     per_frame: list[dict[str, float]] = []
     panorama: list[tuple[float, float, float, float]] = []
     with FlowWorkers(
@@ -151,6 +170,7 @@ def compare(
         prev: tuple[np.ndarray, np.ndarray] | None = None
         for t, src, out in _frame_pairs(source_frames, output_frames):
             strengths.append(_strength(src, out))
+            sharpnesses.append(sharpness(src, out))
             if equirect:
                 src_eye, out_eye = _left_eye(src, eye), _left_eye(out, eye)
                 zenith, nadir = pole_streak_score(src_eye, out_eye)
@@ -162,6 +182,7 @@ def compare(
             prev = (src, out)
         while pending:
             per_frame.append(_warp_errors_at(*pending.popleft()))
+    steady = sharpnesses[SHARPNESS_FROM:] if len(sharpnesses) > SHARPNESS_FROM else sharpnesses
     return MetricsReport(
         warp_error=_mean(row["warp_error_output"] for row in per_frame),
         source_warp_error=_mean(row["warp_error_source"] for row in per_frame),
@@ -172,6 +193,8 @@ def compare(
             key: _mean(row[i] for row in panorama)
             for i, key in enumerate(("seam_ratio", "source_seam_ratio", "pole_streak_zenith", "pole_streak_nadir"))
         },
+        sharpness=_mean(steady),
+        frame_sharpness=sharpnesses,
     )
 
 
@@ -298,6 +321,28 @@ def strength(source_frames: Iterable[np.ndarray], output_frames: Iterable[np.nda
         ConfigError: the sequences differ in frame count or frame size.
     """
     return _mean(_strength(src, out) for _, src, out in _frame_pairs(source_frames, output_frames))
+
+
+def sharpness(source: np.ndarray, output: np.ndarray) -> float:
+    """How crisp one frame's dream detail is: mean ``|Laplacian|`` over mean ``|detail|``.
+
+    Args:
+        source: uint8 RGB ``(H, W, 3)``.
+        output: its dream, same shape.
+
+    Returns:
+        On the luma of ``output − source`` (0.299, 0.587, 0.114), the mean absolute 3×3
+        Laplacian (OpenCV's, ``ksize=1``: 4-neighbour) over the mean absolute value; a unitless
+        ratio, higher is crisper (white noise scores about 4.5, a blur of it less). NaN where
+        the frame has no detail.
+    """
+    detail = output.astype(np.float32) - source.astype(np.float32)
+    luma = detail @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    magnitude = float(np.abs(luma).mean())
+    if magnitude == 0:
+        return math.nan
+    laplacian = cv2.Laplacian(luma, cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REPLICATE)
+    return float(np.abs(laplacian).mean()) / magnitude
 
 
 def seam_ratio(image: np.ndarray) -> float:

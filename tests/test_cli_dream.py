@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from dreamvideo.cli import main
@@ -333,6 +334,8 @@ def test_metrics_json_and_plot(capsys, tmp_path, clip, dreamed):
     assert report["frames"] == 12 and len(report["per_frame"]) == 11
     assert [row["t"] for row in report["per_frame"]] == list(range(1, 12))
     assert report["warp_error"] > 0 and report["source_warp_error"] >= 0 and report["strength"] > 0
+    assert len(report["sharpness_per_frame"]) == 12 and all(v > 0 for v in report["sharpness_per_frame"])
+    assert report["sharpness"] == pytest.approx(np.mean(report["sharpness_per_frame"][10:]))
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     image = cv2.imread(str(plot))
     assert image is not None and image.shape == (480, 960, 3) and image.std() > 10
@@ -342,6 +345,7 @@ def test_metrics_text_and_mismatched_clips(capsys, tmp_path, clip, dreamed):
     assert main(["metrics", str(clip), str(dreamed)]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].split() == ["frames", "12"] and "warp error" in out and "strength" in out
+    assert "higher is crisper" in next(line for line in out.splitlines() if line.startswith("sharpness"))
 
     shorter = tmp_path / "shorter.mp4"
     assert main(["dream", str(clip), str(shorter), *FAST, "--quiet", "--frames", "0-5"]) == 0

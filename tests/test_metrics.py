@@ -17,7 +17,9 @@ from dreamvideo.metrics import (
     MetricsReport,
     compare,
     compare_files,
+    SHARPNESS_FROM,
     plot_warp_error,
+    sharpness,
     strength,
     warp_errors,
 )
@@ -108,6 +110,28 @@ def test_strength_measures_the_change():
     brighter = [f + np.uint8(10) for f in source]
     assert strength(source, brighter) == pytest.approx(10)
     assert strength(brighter, source) == pytest.approx(10)
+
+
+def test_sharpness_is_scale_free_and_falls_with_blur():
+    source = panning_clip(1)[0]
+    detail = np.random.default_rng(0).normal(0, 8, source.shape[:2]).astype(np.float32)[..., None]
+    detail = cv2.GaussianBlur(detail, (0, 0), 0.7)[..., None]
+    crisp = np.clip(source + detail.repeat(3, axis=2), 0, 255).astype(np.uint8)
+    stronger = np.clip(source + 2 * detail.repeat(3, axis=2), 0, 255).astype(np.uint8)
+    blurred = np.clip(source + cv2.GaussianBlur(detail, (0, 0), 1.5)[..., None].repeat(3, axis=2), 0, 255)
+    assert sharpness(source, crisp) == pytest.approx(sharpness(source, stronger), rel=0.1)
+    assert sharpness(source, blurred.astype(np.uint8)) < 0.6 * sharpness(source, crisp)
+    assert math.isnan(sharpness(source, source))
+
+
+def test_steady_state_sharpness_is_the_mean_from_frame_ten_on():
+    source = panning_clip(SHARPNESS_FROM + 2, step=1, size=64)
+    output = with_noise(source, 10)
+    report = compare(source, output)
+    per_frame = [sharpness(s, o) for s, o in zip(source, output)]
+    assert report.frame_sharpness == pytest.approx(per_frame)
+    assert report.sharpness == pytest.approx(np.mean(per_frame[SHARPNESS_FROM:]))
+    assert report.to_dict()["sharpness_per_frame"] == pytest.approx(per_frame)
 
 
 def test_streams_and_worker_processes_give_the_same_report():

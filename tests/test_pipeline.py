@@ -303,8 +303,9 @@ COHERENT = ["--steps", "4", "--quiet"]  # the default pyramid, blend and refine 
 
 
 @pytest.mark.slow
-def test_flow_makes_the_dream_steadier_at_equal_strength(capsys, tmp_path, clip_files):
-    # A camera path over a panorama: the flow-guided dream against every frame dreamed alone.
+def test_flow_makes_the_dream_steadier_at_equal_strength_and_sharpness(capsys, tmp_path, clip_files):
+    # A camera path over a panorama: the flow-guided dream against every frame dreamed alone. The three
+    # ratios are read together: blurring the carried detail lowers the warp error (issue 19).
     path, _ = clip_files["camera_path"]
     reports = {}
     for flow in ("farneback", "none"):
@@ -313,11 +314,18 @@ def test_flow_makes_the_dream_steadier_at_equal_strength(capsys, tmp_path, clip_
         assert code == 0, err
         reports[flow] = compare_files(path, out)
         assert reports[flow].frames == 16 and reports[flow].strength > 3  # it did dream
-    warp_ratio = reports["farneback"].warp_error / reports["none"].warp_error
-    strength_ratio = reports["farneback"].strength / reports["none"].strength
-    print(f"warp ratio {warp_ratio:.3f}, strength ratio {strength_ratio:.3f}")
-    # measured 0.42 and 0.97 (bicubic carry, strength only capped: 0.46 and 0.97; before issue 11: 0.46 and 0.79)
-    assert warp_ratio < 0.6 and 0.85 < strength_ratio < 1.15, (warp_ratio, strength_ratio)
+    carried, alone = reports["farneback"], reports["none"]
+    warp_ratio = carried.warp_error / alone.warp_error
+    strength_ratio = carried.strength / alone.strength
+    sharpness_ratio = carried.sharpness / alone.sharpness
+    print(f"warp ratio {warp_ratio:.3f}, strength ratio {strength_ratio:.3f}, sharpness ratio {sharpness_ratio:.3f}")
+    # Measured 0.487, 0.992, 0.895 (keyframe sampled once with Lanczos); with the detail warped
+    # bilinearly every frame (before issue 19) 0.420, 0.976, 0.629: steady because blurred. At these
+    # 4 steps the independent dreams are weaker than at the default 10, and both carries' warp
+    # ratios higher than the bar's 0.35 there (benchmarks/coherence.py, DESIGN: Sharp and steady).
+    assert warp_ratio <= 0.55 and 0.9 <= strength_ratio < 1.15 and sharpness_ratio >= 0.8, (
+        warp_ratio, strength_ratio, sharpness_ratio
+    )
 
 
 def dream_detail(dreamed: np.ndarray, source: np.ndarray) -> np.ndarray:

@@ -280,6 +280,8 @@ INDEPENDENT_OVER_SOURCE = (1.3, 6.9)
 def format_metrics(report) -> str:
     """The ``metrics`` text: each figure with its unit and direction, its ratio to the source's
     own figure, and the range DESIGN.md measured for it, so a number comes with a verdict."""
+    from ..metrics import SHARPNESS_FROM
+
     lines = [f"frames            {report.frames}"]
     ratio = report.warp_error / report.source_warp_error if report.source_warp_error > 0 else float("nan")
     lines.append(
@@ -300,6 +302,11 @@ def format_metrics(report) -> str:
             f"{INDEPENDENT_OVER_SOURCE[0]}-{INDEPENDENT_OVER_SOURCE[1]}x, more where the flow explains the clip well)"
         )
     lines.append(f"strength          {report.strength:.3f}  (mean |dream - source|, 0-255 RGB: higher is a stronger dream)")
+    lines.append(
+        f"sharpness         {report.sharpness:.3f}  (mean |Laplacian| over mean |detail| of the dream's own detail, "
+        f"unitless, mean over frames {SHARPNESS_FROM} onwards: higher is crisper; independent dreams of real "
+        "footage at default settings measured 3.1-3.3)"
+    )
     if report.panorama is not None:
         pano = report.panorama
         lines.append(

@@ -1,8 +1,9 @@
 """Carrying the dream from one frame to the next: what is kept, how it is refined, how strong it stays.
 
 A frame after the first (and not after a cut) starts from its source plus the
-previous frame's dream detail, warped along ``flow_cur_to_prev`` and kept where
-:func:`~.occlusion.carry_mask` allows (:func:`carry_weights`, :func:`carry_detail`).
+previous frame's dream detail, carried along ``flow_cur_to_prev`` and kept where
+:func:`~.occlusion.carry_mask` allows (:func:`carry_weights`; how the detail is
+carried, sampled once per shot rather than warped every frame: :mod:`.shot`).
 :func:`refine` then dreams it: carried pixels get ``refine_steps`` at
 ``REFINE_WEIGHT`` of the step size, pixels not carried (``keep`` near 0:
 disocclusions, things entering the frame) get the first frame's full budget,
@@ -22,10 +23,10 @@ after 32 still frames with full-size refine steps), so the strength is held at
 the shot's first frame. A quarter step rather than a half: camera path 0.367x
 at 0.87x strength against 0.384x at 0.91x.
 
-The warp is bilinear, and :func:`hold_strength` scales weak frames up as well as
-strong ones down. A bilinear warp softens detail at every sub-pixel shift, and
-alone it lost the strength (camera path 0.260x at 0.61x); a bicubic one keeps the
-detail sharp (0.329x at 0.92x) but differs from the bilinear warp every
+Until issue 19 the detail was warped bilinearly every frame (what follows), and
+:func:`hold_strength` scales weak frames up as well as strong ones down. A
+bilinear warp softens detail at every sub-pixel shift, and alone it lost the
+strength (camera path 0.260x at 0.61x); a bicubic one keeps the detail sharp (0.329x at 0.92x) but differs from the bilinear warp every
 warp-error measure uses (DESIGN's metric, the issue's reference loop), by about
 one grey level on the 128 px clips. Bilinear with the strength held
 (``benchmarks/coherence.py``, warp ratio at strength ratio): camera path 0.294x
@@ -47,19 +48,16 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from ..dream.ascent import NEED_WEIGHT, Dreamer
 from .keep import carry_weights
-from .warp import warp
 
 __all__ = [
     "REFINE_WEIGHT",
     "MAX_RAISE",
     "REVEALED",
-    "carry_detail",
     "carry_weights",
     "detail_strength",
     "hold_strength",
@@ -70,21 +68,6 @@ REFINE_WEIGHT = 0.25  # carried pixels' share of each refine step (step size tim
 REVEALED = 0.5  # a pixel whose keep weight is below this is dreamed with the full budget
 MAX_RAISE = 1.5  # hold_strength raises a frame's detail at most this much
 _MARGIN = 24  # pixels of context around the revealed region for its extra steps
-
-
-def carry_detail(
-    prev_detail: Tensor, flow_cur_to_prev: np.ndarray, keep: Tensor, blend: float, *, wrap_x: bool = False
-) -> Tensor:
-    """The detail a carried frame starts from (added to its source): ``blend * keep * warp(prev_detail)``.
-
-    Args:
-        prev_detail: the previous frame's dream minus its source, ``(1, 3, H, W)``.
-        flow_cur_to_prev: float32 ``(H, W, 2)`` in pixels.
-        keep: ``(1, 1, H, W)`` from :func:`carry_weights`.
-        blend: the share of the detail carried (``--blend``).
-        wrap_x: the left and right edges are neighbours (equirect).
-    """
-    return blend * keep * warp(prev_detail, flow_cur_to_prev, wrap_x=wrap_x)
 
 
 def refine(dreamer: Dreamer, start: Tensor, keep: Tensor, *, refine_steps: int, frame_index: int) -> Tensor:
@@ -99,7 +82,7 @@ def refine(dreamer: Dreamer, start: Tensor, keep: Tensor, *, refine_steps: int, 
 
     Args:
         dreamer: the ``Dreamer``.
-        start: ``(1, 3, H, W)``: the source plus :func:`carry_detail`, clamped to [0, 1].
+        start: ``(1, 3, H, W)``: the source plus the carried detail (``Carried.detail``), clamped to [0, 1].
         keep: ``(1, 1, H, W)`` in [0, 1].
         refine_steps: ``--refine-steps``.
         frame_index: the frame's index (its random stream).

@@ -25,8 +25,9 @@ from torch import Tensor
 from ..config import VideoSettings
 from ..dream import Dreamer, image_to_tensor, tensor_to_image
 from ..io.decode import Frame
-from .carry import carry_detail, detail_strength, hold_strength, refine
+from .carry import detail_strength, hold_strength, refine
 from .flow import FlowEvidence
+from .shot import ShotCarry
 from .warp import flow_to_tensor, to_device
 
 __all__ = ["Carried", "Disparity", "FrameStep", "MonoStep", "TemporalDreamer"]
@@ -40,14 +41,17 @@ class Carried:
     """What a carried frame starts from.
 
     Attributes:
-        detail: ``blend · keep · warp(previous detail, flow_cur_to_prev)``, ``(1, 3, H, W)``,
-            added to the frame's source.
+        detail: ``blend · keep ·`` the previous detail carried along ``flow_cur_to_prev``
+            (:meth:`~.shot.ShotCarry.follow`), ``(1, 3, H, W)``, added to the frame's source.
         keep: the carry weights (:func:`~.carry.carry_weights`), ``(1, 1, H, W)`` in [0, 1]:
             near 1 where the previous dream is kept, near 0 where the frame reveals something.
+        shot: ``detail`` as the shot's keyframe + residual, settled into the next frame's after
+            the dream (:meth:`~.shot.ShotCarry.settle`).
     """
 
     detail: Tensor
     keep: Tensor
+    shot: ShotCarry
 
 
 class FrameStep(Protocol):
@@ -82,11 +86,12 @@ class MonoStep:
 @dataclass
 class _Previous:
     """What a frame hands to the next: its dream detail (dream − source, ``(1, 3, H, W)`` on the
-    dreamer's device) and the dream strength (mean ``|dream - source|``, [0, 1] scale) of its
-    shot's first, fully dreamed frame per unit of that frame's ``--strength``: carried frames
-    are held at this times their own ``--strength`` (which a schedule may change)."""
+    dreamer's device) as the shot's keyframe + residual (:class:`~.shot.ShotCarry`), and the
+    dream strength (mean ``|dream - source|``, [0, 1] scale) of its shot's first, fully dreamed
+    frame per unit of that frame's ``--strength``: carried frames are held at this times their
+    own ``--strength`` (which a schedule may change)."""
 
-    detail: Tensor
+    shot: ShotCarry
     shot_strength: float
 
 
@@ -129,11 +134,14 @@ class TemporalDreamer:
         dreamed = self.dream(source, carried, frame.index, disparity=disparity)
         scale = float(self.dreamer.settings.strength)  # this frame's: a schedule may change it
         unit = self._previous.shot_strength if carried is not None else 0.0
+        held = 1.0  # what the strength hold scaled a carried frame's detail by
         if carried is not None and unit > 0:
+            level = detail_strength(dreamed, source)
             dreamed = hold_strength(dreamed, source, unit * scale)
+            held = detail_strength(dreamed, source) / level if level > 0 else 1.0
         elif scale > 0:
             unit = detail_strength(dreamed, source) / scale
-        self._hand_on(source, dreamed, unit)
+        self._hand_on(source, dreamed, unit, carried=carried, held=held)
         return tensor_to_image(dreamed, dtype=self.dtype), cut
 
     def dream_independent(self, frames: list[Frame]) -> list[np.ndarray]:
@@ -147,14 +155,26 @@ class TemporalDreamer:
         self._hand_on(sources[-1:], dreamed[-1:])
         return [tensor_to_image(item[None], dtype=self.dtype) for item in dreamed]
 
-    def _hand_on(self, source: Tensor, dreamed: Tensor, strength: float | None = None) -> None:
+    def _hand_on(
+        self,
+        source: Tensor,
+        dreamed: Tensor,
+        strength: float | None = None,
+        *,
+        carried: Carried | None = None,
+        held: float = 1.0,
+    ) -> None:
         """Keep what the next frame starts from (nothing with ``--flow none``); ``strength`` is the
-        shot's (see :class:`_Previous`), None for this fresh frame's own."""
+        shot's (see :class:`_Previous`), None for this fresh frame's own. A fresh frame's detail
+        is a new keyframe; a ``carried`` one's settles into its shot (``held``: the factor the
+        strength hold scaled it by)."""
         if self.video.flow == "none":
             return
+        detail = dreamed - source
         if strength is None:
             strength = detail_strength(dreamed, source)
-        self._previous = _Previous(dreamed - source, strength)
+        shot = ShotCarry.start(detail) if carried is None else carried.shot.settle(detail, held)
+        self._previous = _Previous(shot, strength)
 
     def carried(self, source: Tensor, evidence: FlowEvidence | None) -> tuple[Carried | None, bool]:
         """The previous dream detail this frame starts from, with its carry weights, and whether
@@ -176,7 +196,8 @@ class TemporalDreamer:
         wrap_x = self.dreamer.projection.wraps_x  # a 360° frame's seam: its edges are neighbours
         keep = to_device(evidence.keep, source.device)[None, None]
         flow = flow_to_tensor(evidence.flow_cur_to_prev, source.device, size=evidence.size)
-        return Carried(carry_detail(previous.detail, flow, keep, self.video.blend, wrap_x=wrap_x), keep), False
+        shot = previous.shot.follow(flow, keep, self.video.blend, wrap_x=wrap_x)
+        return Carried(shot.detail, keep, shot), False
 
     def dream(
         self,

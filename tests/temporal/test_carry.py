@@ -9,7 +9,8 @@ import torch
 from dreamvideo.config import DreamSettings
 from dreamvideo.dream import Dreamer, image_to_tensor
 from dreamvideo.dream.objectives import layer_energy
-from dreamvideo.temporal.carry import MAX_RAISE, carry_detail, carry_weights, detail_strength, hold_strength, refine
+from dreamvideo.temporal.carry import MAX_RAISE, carry_weights, detail_strength, hold_strength, refine
+from dreamvideo.temporal.shot import ShotCarry
 from dreamvideo.temporal.flow import flow_pair
 
 from ..clips import camera_path, occluder
@@ -41,7 +42,7 @@ def test_revealed_pixels_get_the_full_budget(lite0, frame):
     full = d.dream(frame, frame_index=2)
     keep = torch.ones((1, 1, 64, 96))
     keep[..., 80:] = 0
-    start = (frame + carry_detail(full - frame, np.zeros((64, 96, 2), np.float32), keep, 1.0)).clamp(0, 1)
+    start = (frame + ShotCarry.start(full - frame).follow(torch.zeros(1, 2, 64, 96), keep, 1.0).detail).clamp(0, 1)
     refined = refine(d, start, keep, refine_steps=1, frame_index=3)
     strength = (refined - frame).abs().mean(dim=(0, 1))
     revealed, carried = float(strength[:, 84:].mean()), float(strength[:, :72].mean())
