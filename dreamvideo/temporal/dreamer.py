@@ -46,12 +46,12 @@ class Carried:
         keep: the carry weights (:func:`~.carry.carry_weights`), ``(1, 1, H, W)`` in [0, 1]:
             near 1 where the previous dream is kept, near 0 where the frame reveals something.
         shot: ``detail`` as the shot's keyframe + residual, settled into the next frame's after
-            the dream (:meth:`~.shot.ShotCarry.settle`).
+            the dream (:meth:`~.shot.ShotCarry.settle`); None: the dream's detail starts a keyframe.
     """
 
     detail: Tensor
     keep: Tensor
-    shot: ShotCarry
+    shot: ShotCarry | None = None
 
 
 class FrameStep(Protocol):
@@ -173,7 +173,7 @@ class TemporalDreamer:
         detail = dreamed - source
         if strength is None:
             strength = detail_strength(dreamed, source)
-        shot = ShotCarry.start(detail) if carried is None else carried.shot.settle(detail, held)
+        shot = ShotCarry.start(detail) if carried is None or carried.shot is None else carried.shot.settle(detail, held)
         self._previous = _Previous(shot, strength)
 
     def carried(self, source: Tensor, evidence: FlowEvidence | None) -> tuple[Carried | None, bool]:

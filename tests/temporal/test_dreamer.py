@@ -12,6 +12,7 @@ from dreamvideo.dream import image_to_tensor, make_dreamer
 from dreamvideo.io import Frame
 from dreamvideo.temporal.dreamer import Carried, MonoStep, TemporalDreamer
 from dreamvideo.temporal.flow import flow_evidence
+from dreamvideo.temporal.shot import KEY_MODE
 from dreamvideo.temporal.warp import flow_to_tensor, warp
 
 
@@ -38,7 +39,7 @@ def test_carried_returns_the_detail_and_its_weights(dreamer, photos, crop):
     assert torch.equal(carried.keep, keep)
     previous_detail = image_to_tensor(first, dreamer.device) - image_to_tensor(frames[0].image, dreamer.device)
     flow = flow_to_tensor(evidence.flow_cur_to_prev, size=evidence.size)
-    expected = 0.8 * keep * warp(previous_detail, flow)
+    expected = 0.8 * keep * warp(previous_detail, flow, mode=KEY_MODE)  # the shot's keyframe, sampled once
     # the handed-on detail is the unrounded dream's: within a rounding step of the uint8 frame's
     assert (carried.detail - expected).abs().max() <= 0.8 / 255 + 1e-6
 
