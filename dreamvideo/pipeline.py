@@ -396,7 +396,7 @@ class _Stage:
     def __init__(self, name: str, items: Iterator, depth: int) -> None:
         self.queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(items,), name=name, daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(items,), name=name)
         self._thread.start()
 
     def _run(self, items: Iterator) -> None:
@@ -427,7 +427,15 @@ class _Stage:
             yield item
 
     def stop(self) -> None:
-        """Let the thread end; as :meth:`_Latest.stop`, it is not waited for while a read blocks."""
+        """Let the thread end; it does once its current item is made, and is waited for a second.
+
+        The thread is not a daemon: one still inside a C++ call (OpenCV's flow of a 4000 px pair
+        takes seconds) while the interpreter finalised took the GIL back in a C++ destructor,
+        which Python answers by ending the thread and C++ by ``std::terminate`` (SIGABRT, exit
+        134). The interpreter waits for it instead; the item is bounded (a packet, a flow pair,
+        or a URL read that ends after its read timeout, ``io.decode``). The command line does
+        not wait at all after a stop: ``cli.main`` ends the process without finalising.
+        """
         self._stopped.set()
         self._thread.join(timeout=1)
 

@@ -8,6 +8,8 @@ user can fix (``DreamVideoError``), 1 an internal failure, 130 interrupted (SIGI
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import traceback
 import warnings
@@ -21,15 +23,39 @@ __all__ = ["main"]
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (also used as the console script)."""
+    whole_process = argv is None
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
     STOP.install()
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
-            return _run(argv, debug)
+            code = _run(argv, debug)
     finally:
         STOP.restore()
+    if whole_process and code == STOP.exit_code and code in _STOPPED:
+        _end_stopped_process(code)
+    return code
+
+
+_STOPPED = (128 + signal.SIGINT, 128 + signal.SIGTERM)
+
+
+def _end_stopped_process(code: int) -> None:
+    """End a command stopped by a signal now, without finalising the interpreter.
+
+    The run has already abandoned its output, removed its temporary files and said so; what is
+    left is work whose result is thrown away (a flow pair inside OpenCV, a read waiting on a
+    URL) and freeing memory the system frees anyway. Waiting for it took seconds at 4000 px
+    (10-35 s on a loaded machine), and finalising while a thread was still inside C++ aborted
+    the process (exit 134).
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def _run(argv: list[str], debug: bool) -> int:

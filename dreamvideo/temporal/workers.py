@@ -149,19 +149,33 @@ class FlowWorkers:
             future.set_exception(exc)
         return future
 
-    def close(self) -> None:
-        """Cancel what has not started, wait for the rest and stop the workers."""
+    def close(self, *, abandon: bool = False) -> None:
+        """Cancel what has not started, wait for the rest and stop the workers.
+
+        ``abandon``: the results are thrown away (a run stopped or failed), so the pairs being
+        computed are not waited for either: the workers are ended where they are.
+        """
         self._closed = True
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+            pool, self._pool = self._pool, None
+            if abandon:
+                # The pool's own table of its workers (Python 3.14 has terminate_workers()),
+                # taken before shutdown() forgets it.
+                processes = list((getattr(pool, "_processes", None) or {}).values())
+                pool.shutdown(wait=False, cancel_futures=True)
+                for process in processes:
+                    process.kill()  # they ignore SIGTERM (_init_worker)
+                for process in processes:
+                    process.join(timeout=5)
+            else:
+                pool.shutdown(wait=True, cancel_futures=True)
             self._frames.close()
 
     def __enter__(self) -> FlowWorkers:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(abandon=exc_type is not None)
 
 
 class _SharedFrames:
@@ -227,7 +241,9 @@ class _SharedFrames:
         """The pair of these references is done with its slots."""
         with self._changed:
             for name, _, _ in refs:
-                self._users[next(i for i, m in enumerate(self._memory) if m.name == name)] -= 1
+                slot = next((i for i, m in enumerate(self._memory) if m.name == name), None)
+                if slot is not None:  # None: closed, after an abandoned pair ended
+                    self._users[slot] -= 1
             self._changed.notify_all()
 
     def close(self) -> None:
