@@ -57,7 +57,7 @@ from .io import (
     open_writer,
 )
 from .io.atomic import write_atomically
-from .io.sequence import SequenceFrame, frame_indices, frame_path, is_complete, read_frame, write_frame
+from .io.sequence import SequenceFrame, frame_indices, frame_path, index_runs, is_complete, read_frame, write_frame
 from .io.spherical import spherical_for
 from .layout import Layout, check_aspect, resolve_layout
 
@@ -163,7 +163,7 @@ def render_frames(
     result = RenderResult(folder, ranges)
     done = set() if replace else {i for i in wanted if is_complete(frame_path(folder, i))}
     result.skipped = sorted(done)
-    runs = [FrameRange(a, b) for a, b in _segments(wanted)]
+    runs = [FrameRange(a, b) for a, b in index_runs(wanted)]
     # A missing frame is dreamed again as the chunk that first held it dreamed it (its start and
     # pre-roll, from chunks/), whatever ranges this command gives; else as part of this run.
     recorded = {} if replace else _recorded_chunks(folder)
@@ -366,17 +366,6 @@ def _check_folder(folder: str | os.PathLike) -> Path:
     return check_writable_folder(folder)
 
 
-def _segments(missing: list[int]) -> list[tuple[int, int]]:
-    """Runs of consecutive indices: ``[3, 4, 5, 9]`` → ``[(3, 5), (9, 9)]``."""
-    runs: list[list[int]] = []
-    for i in missing:
-        if runs and i == runs[-1][1] + 1:
-            runs[-1][1] = i
-        else:
-            runs.append([i, i])
-    return [(a, b) for a, b in runs]
-
-
 # ---------------------------------------------------------------------------
 # the sidecar
 
@@ -472,7 +461,7 @@ def missing_frames(folder: str | os.PathLike, frames: FrameRange) -> list[int]:
 
 def format_indices(indices: list[int]) -> str:
     """``[3, 4, 5, 9]`` → ``"3-5, 9"``."""
-    runs = _segments(indices)
+    runs = index_runs(indices)
     return ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..config import FrameRange, parse_frame_ranges
 from ..errors import ConfigError
-from ..io.sequence import frame_path, is_complete
+from ..io.sequence import frame_path, index_runs, is_complete
 
 __all__ = [
     "Chunk",
@@ -97,21 +97,11 @@ def job_chunks(recorded: list[FrameRange], *, frames: FrameRange | None, chunk: 
     ranges = list(recorded)
     if frames is not None:
         gaps = [i for i in range(frames.start, frames.end + 1) if i not in covered]
-        for start, end in _runs(gaps):
+        for start, end in index_runs(gaps):
             size = chunk or end - start + 1
             ranges += [FrameRange(a, min(end, a + size - 1)) for a in range(start, end + 1, size)]
     ranges.sort(key=lambda r: (r.start, r.end))
     return [Chunk(n, r, 0) for n, r in enumerate(ranges)]
-
-
-def _runs(indices: list[int]) -> list[tuple[int, int]]:
-    runs: list[list[int]] = []
-    for i in indices:
-        if runs and i == runs[-1][1] + 1:
-            runs[-1][1] = i
-        else:
-            runs.append([i, i])
-    return [(a, b) for a, b in runs]
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ __all__ = [
     "encode_png",
     "frame_path",
     "frame_indices",
+    "index_runs",
     "is_complete",
     "read_frame",
     "write_frame",
@@ -163,3 +164,14 @@ def read_frame(folder: str | os.PathLike, index: int) -> SequenceFrame:
     if pixels is None or pixels.ndim != 3 or pixels.shape[2] != 3:
         raise MediaError(f"{path} is not an RGB PNG")
     return SequenceFrame(index, stamp.get("pts"), stamp.get("time"), cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB))
+
+
+def index_runs(indices: list[int]) -> list[tuple[int, int]]:
+    """Runs of consecutive frame indices, inclusive: ``[3, 4, 5, 9]`` → ``[(3, 5), (9, 9)]``."""
+    runs: list[list[int]] = []
+    for i in indices:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return [(a, b) for a, b in runs]
