@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import numpy as np
 import pytest
 
 # Tests share 2 cores with flow worker processes; one intra-op thread avoids OpenMP spin contention.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# Tests send SIGINT to the dreamvideo processes they start. A suite started in the background of a
+# script (`make test &`) inherits SIGINT ignored, and so would those processes: Ctrl-C would do
+# nothing there. Python's own handler here gives them the default disposition back.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
