@@ -125,6 +125,7 @@ class Timeline:
             objective = objective_from_settings(settings, base.model)
         dreamer = Dreamer(base.model, objective, settings, grey=base.grey, projection=base.projection)
         dreamer.tile = base.tile
+        dreamer.on_step = base.on_step  # the runner's progress inside a frame (Dreamer.reporting_steps)
         return dreamer
 
     def report(self) -> dict[str, dict]:

@@ -194,3 +194,21 @@ def test_a_variable_rate_clip_reads_time_keys_at_each_frames_own_timestamp(tmp_p
     per_frame = json.loads(report.read_text())["schedules"]["strength"]["per_frame"]
     assert [per_frame[str(i)] for i in range(6)] == pytest.approx(times)
     assert times == pytest.approx([p / 1000 for p in pts], abs=1e-3)
+
+
+def test_each_frames_dreamer_keeps_the_runners_step_reporting(lite0):
+    """A scheduled frame gets a Dreamer of its own: the runner's progress inside a frame goes with it."""
+    from dreamvideo.dream import Dreamer, objective_from_settings
+    from dreamvideo.timeline import Timeline
+
+    dream = build_settings(DreamSettings, overrides={"strength": "0:(1), 4:(2)", "device": "cpu"})
+    timeline = Timeline(dream, VideoSettings(), rate=25.0)
+    base_settings = settings_at(dream)
+    base = Dreamer(lite0, objective_from_settings(base_settings, lite0), base_settings)
+    told = []
+    with base.reporting_steps(lambda done, total: told.append((done, total))):
+        frame_dreamer = timeline.dreamer(base, timeline.at(2, 2 / 25))
+    assert frame_dreamer is not base and frame_dreamer.settings.strength == pytest.approx(1.5)
+    assert frame_dreamer.on_step is not None
+    frame_dreamer.on_step(1, 3)
+    assert told == [(1, 3)]
