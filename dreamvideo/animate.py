@@ -36,6 +36,7 @@ from .io.atomic import write_atomically
 from .io.encode import open_writer
 from .io.spherical import read_spherical, spherical_for
 from .layout import check_aspect, resolve_layout
+from .metrics import sharpness as detail_sharpness
 from .music import load_music
 from .panorama.projection import dreamer_for
 from .timeline import Timeline
@@ -294,11 +295,12 @@ def structure(frame: np.ndarray, base: np.ndarray) -> float:
 
 
 def sharpness(frame: np.ndarray, base: np.ndarray) -> float:
-    """The project's sharpness of a frame's dream detail (DESIGN, Metrics): on the luma of
-    ``D = frame - base`` (0-255), mean ``|Laplacian(D)|`` over mean ``|D|``; 0 for no detail."""
-    detail = _luma(np.asarray(frame, np.float32) / (255.0 if frame.dtype == np.uint8 else 1.0) - base) * 255.0
-    mean = float(np.abs(detail).mean())
-    return float(np.abs(cv2.Laplacian(detail, cv2.CV_32F, ksize=1)).mean() / mean) if mean > 0 else 0.0
+    """The project's sharpness (:func:`~dreamvideo.metrics.sharpness`) of a frame's dream detail
+    over ``base`` (the still moved as far, float in [0, 1]); ``frame`` uint8 or float in [0, 1].
+    0 for no detail."""
+    frame_255 = np.asarray(frame, np.float32) * (1.0 if frame.dtype == np.uint8 else 255.0)
+    value = detail_sharpness(np.asarray(base, np.float32) * 255.0, frame_255)
+    return 0.0 if math.isnan(value) else value
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
