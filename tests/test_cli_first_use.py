@@ -199,9 +199,10 @@ def test_probe_of_a_still_is_a_still_and_says_whether_it_is_360(capsys, tmp_path
 def test_metrics_text_gives_the_ratio_to_the_source_and_what_is_typical():
     steady = format_metrics(MetricsReport(warp_error=0.32, source_warp_error=0.23, strength=9.1, frames=12))
     assert "  over source     1.39x  (steady: as steady as the dreams DESIGN measured; dreams carried" in steady
-    assert "1.2-1.5x on DESIGN's flat test clips" in steady and "1.3-6.9x" in steady
-    some = format_metrics(MetricsReport(warp_error=0.39, source_warp_error=0.23, strength=9.1, frames=12))
-    assert "1.70x  (flickers more than those, less than frames dreamed each on their own at most do" in some
+    assert "1.3-2.3x on DESIGN's flat test clips" in steady and "1.3-6.9x" in steady
+    assert "frames dreamed each on their own measured 2.8-3.3, dreams carried along the flow 2.7-3.1" in steady
+    some = format_metrics(MetricsReport(warp_error=0.6, source_warp_error=0.23, strength=9.1, frames=12))
+    assert "2.61x  (flickers more than those, less than frames dreamed each on their own at most do" in some
     pano = {"seam_ratio": 1.0, "source_seam_ratio": 1.1, "pole_streak_zenith": 0.02, "pole_streak_nadir": 0.03}
     flicker = format_metrics(MetricsReport(2.674, 0.230, 9.0, 12, panorama=pano))
     assert "11.63x  (flickers more than frames dreamed each on their own typically do" in flicker

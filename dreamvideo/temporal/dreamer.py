@@ -173,7 +173,10 @@ class TemporalDreamer:
         detail = dreamed - source
         if strength is None:
             strength = detail_strength(dreamed, source)
-        shot = ShotCarry.start(detail) if carried is None or carried.shot is None else carried.shot.settle(detail, held)
+        if carried is None or carried.shot is None:
+            shot = ShotCarry.start(detail)
+        else:
+            shot = carried.shot.settle(detail, held, wrap_x=self.dreamer.projection.wraps_x)
         self._previous = _Previous(shot, strength)
 
     def carried(self, source: Tensor, evidence: FlowEvidence | None) -> tuple[Carried | None, bool]:

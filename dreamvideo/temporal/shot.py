@@ -5,21 +5,25 @@ and resampling is a low-pass filter: applied once a frame it compounds, and a
 dreamed clip settles from crisp to smudgy within half a second (issue 19). So the
 detail is split in two:
 
-- the *keyframe*: the detail of the shot's first fully dreamed frame, never moved.
+- the *keyframe*: the detail of the shot's first fully dreamed frame, never resampled.
   A per-pixel offset into it (``flow_cur_to_key``, the flows composed back to the
   keyframe) is carried instead, and the keyframe is sampled once at the offset, with
   a Lanczos kernel that does not low-pass (:func:`~.warp.warp`'s ``mode``);
 - the *residual*: what the refine steps and the strength hold added since, carried
-  frame to frame like the whole detail was. It is small where the keyframe holds.
+  frame to frame (Lanczos too: small where the keyframe holds).
 
 A pixel's ``weight`` is its share of the keyframe: the product of its carry weights
 (``keep``) along the way, 0 where it was revealed; the residual holds the whole
 detail there. When more than ``REKEY_SHARE`` of the frame has left the keyframe
-(weight under ``REVEALED``), the frame's detail becomes the shot's new keyframe.
+(weight under ``REVEALED``) inside the picture (uncovered by something moving), the
+frame's detail becomes the shot's new keyframe. When it left past the keyframe's
+edge (a pan, a zoom out), the keyframe moves along instead: shifted a whole number
+of pixels (copied, not resampled) and filled in from the frame where it had
+nothing, so a long pan keeps its first frame's detail as it goes.
 
-Costs per carried frame, on top of the bilinear warp of the residual: one bilinear
+Costs per carried frame, on top of the Lanczos warp of the residual: one bilinear
 warp of the 2-channel offset and the 1-channel weight, and one Lanczos sample of the
-keyframe (``benchmarks/coherence.py``; DESIGN, Measured hints for carrying the dream).
+keyframe (DESIGN, Sharp and steady).
 """
 
 from __future__ import annotations
@@ -35,8 +39,9 @@ from .warp import warp
 __all__ = ["KEY_MODE", "REKEY_SHARE", "ShotCarry"]
 
 KEY_MODE = "lanczos"  # how the keyframe is sampled (warp's mode)
+RESIDUAL_MODE = "lanczos"  # how the residual is carried from frame to frame
 REVEALED = 0.5  # a pixel whose keyframe weight falls below this has left the keyframe
-REKEY_SHARE = 0.1  # the frame becomes the new keyframe when this share of it has left the old one
+REKEY_SHARE = 0.05  # the frame becomes the new keyframe when this share of it has left the old one
 
 
 @dataclass(frozen=True)
@@ -93,28 +98,102 @@ class ShotCarry:
         Returns:
             The next frame's carried detail (its :attr:`detail` is what the frame starts from).
         """
-        # offset, weight and residual move with one bilinear warp (one sampling grid)
-        together = torch.cat([self.flow_cur_to_key, self.weight, self.residual], dim=1)
+        # offset and weight move with one bilinear warp (one sampling grid)
+        together = torch.cat([self.flow_cur_to_key, self.weight], dim=1)
         moved = warp(together, flow_cur_to_prev, wrap_x=wrap_x)
         flow_cur_to_key = flow_cur_to_prev + moved[:, :2]
         weight = keep * moved[:, 2:3]
         gain = self.gain * blend
         sampled = warp(self.key_detail, flow_cur_to_key, wrap_x=wrap_x, mode=KEY_MODE)
-        residual = blend * keep * moved[:, 3:]
+        residual = blend * keep * warp(self.residual, flow_cur_to_prev, wrap_x=wrap_x, mode=RESIDUAL_MODE)
         return ShotCarry(self.key_detail, flow_cur_to_key, weight, gain, gain * weight * sampled, residual)
 
-    def settle(self, detail: Tensor, scale: float) -> ShotCarry:
+    def settle(self, detail: Tensor, scale: float, *, wrap_x: bool = False) -> ShotCarry:
         """This frame's carry once it is dreamed.
 
         Args:
             detail: the frame's final detail, ``(1, 3, H, W)``.
             scale: the factor the strength hold scaled the dreamed detail by (1: none).
+            wrap_x: the left and right edges are neighbours (equirect).
 
         Returns:
-            The keyframe part scaled by ``scale`` and the rest of ``detail`` as the residual; a new
-            keyframe (:meth:`start`) when more than ``REKEY_SHARE`` of the frame has left this one.
+            The keyframe part scaled by ``scale`` and the rest of ``detail`` as the residual. When
+            more than ``REKEY_SHARE`` of the frame has left the keyframe: a new keyframe
+            (:meth:`start`) where it left by being revealed inside the picture; where it left by
+            moving past the keyframe's edge, the keyframe moved along (:meth:`_moved_along`).
         """
-        if float((self.weight < REVEALED).float().mean()) > REKEY_SHARE:
-            return ShotCarry.start(detail)
         keyed = self.keyed * scale
-        return dataclasses.replace(self, gain=self.gain * scale, keyed=keyed, residual=detail - keyed)
+        settled = dataclasses.replace(self, gain=self.gain * scale, keyed=keyed, residual=detail - keyed)
+        left = self.weight < REVEALED
+        past_edge = self._past_edge(wrap_x=wrap_x)
+        if float((left & ~past_edge).float().mean()) > REKEY_SHARE:
+            return ShotCarry.start(detail)
+        if float((left & past_edge).float().mean()) > REKEY_SHARE:
+            return settled._moved_along(detail, past_edge, wrap_x=wrap_x)
+        return settled
+
+    def _past_edge(self, *, wrap_x: bool) -> Tensor:
+        """``(1, 1, H, W)`` bool: the pixels whose place in the keyframe is outside it."""
+        h, w = self.weight.shape[-2:]
+        ys, xs = _grid(h, w, self.weight.device)
+        key_x, key_y = xs + self.flow_cur_to_key[:, 0:1], ys + self.flow_cur_to_key[:, 1:2]
+        outside = (key_y < 0) | (key_y > h - 1)
+        if not wrap_x:
+            outside |= (key_x < 0) | (key_x > w - 1)
+        return outside
+
+    def _moved_along(self, detail: Tensor, past_edge: Tensor, *, wrap_x: bool) -> ShotCarry:
+        """The keyframe moved a whole number of pixels with the picture, so what stays in it is
+        copied, not resampled; what the frame shows past its old edge is filled in from
+        ``detail`` (``(1, 3, H, W)``), and those pixels are the keyframe's from now on."""
+        h, w = detail.shape[-2:]
+        held = (~past_edge) & (self.weight >= REVEALED)
+        offsets = self.flow_cur_to_key[:, :, held[0, 0]] if bool(held.any()) else self.flow_cur_to_key.flatten(2)
+        shift_x, shift_y = (int(torch.round(offsets[0, i].median())) for i in range(2))
+        if wrap_x:
+            shift_x = 0  # the keyframe already holds the whole turn
+        # key[y, x] = old key[y + shift_y, x + shift_x] where that is inside the old key
+        key = torch.zeros_like(self.key_detail)
+        known = torch.zeros(1, 1, h, w, dtype=torch.bool, device=detail.device)
+        ys, xs = slice(max(0, -shift_y), min(h, h - shift_y)), slice(max(0, -shift_x), min(w, w - shift_x))
+        src_ys = slice(ys.start + shift_y, ys.stop + shift_y)
+        src_xs = slice(xs.start + shift_x, xs.stop + shift_x)
+        if ys.start < ys.stop and xs.start < xs.stop:
+            key[..., ys, xs] = self.key_detail[..., src_ys, src_xs]
+            known[..., ys, xs] = True
+        flow_cur_to_key = self.flow_cur_to_key - torch.tensor(
+            [shift_x, shift_y], dtype=self.flow_cur_to_key.dtype, device=detail.device
+        ).view(1, 2, 1, 1)
+        # The rest from this frame: the pixel of this frame at each keyframe place, found by
+        # inverting x -> x + flow_cur_to_key(x) (a few fixed-point rounds; the field is smooth).
+        flow_key_to_cur = -flow_cur_to_key
+        for _ in range(3):
+            flow_key_to_cur = -warp(flow_cur_to_key, flow_key_to_cur, wrap_x=wrap_x)
+        seen = _inside(flow_key_to_cur, wrap_x=wrap_x)
+        filled = warp(detail / self.gain, flow_key_to_cur, wrap_x=wrap_x, mode=KEY_MODE)
+        key = torch.where(known | ~seen, key, filled)
+        moved = dataclasses.replace(self, key_detail=key, flow_cur_to_key=flow_cur_to_key)
+        keyed_now = past_edge & ~moved._past_edge(wrap_x=wrap_x)
+        weight = torch.where(keyed_now, torch.ones_like(self.weight), self.weight)
+        sampled = warp(key, flow_cur_to_key, wrap_x=wrap_x, mode=KEY_MODE)
+        keyed = self.gain * weight * sampled
+        return ShotCarry(key, flow_cur_to_key, weight, self.gain, keyed, detail - keyed)
+
+
+def _grid(h: int, w: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Pixel rows and columns, each ``(1, 1, H, W)`` float32."""
+    ys, xs = torch.meshgrid(
+        torch.arange(h, dtype=torch.float32, device=device),
+        torch.arange(w, dtype=torch.float32, device=device),
+        indexing="ij",
+    )
+    return ys[None, None], xs[None, None]
+
+
+def _inside(flow: Tensor, *, wrap_x: bool) -> Tensor:
+    """``(1, 1, H, W)`` bool: where ``x + flow(x)`` lands inside the picture."""
+    h, w = flow.shape[-2:]
+    ys, xs = _grid(h, w, flow.device)
+    x, y = xs + flow[:, 0:1], ys + flow[:, 1:2]
+    inside = (y >= 0) & (y <= h - 1)
+    return inside if wrap_x else inside & (x >= 0) & (x <= w - 1)

@@ -70,7 +70,9 @@ def test_half_pixel_steps_keep_the_detail_crisp(photos, wrap_x):
         carry = carry.settle(carry.detail, 1.0)
         every_frame = warp(every_frame, shift(0.5), wrap_x=wrap_x)
     expected = detail.roll(-10, dims=-1)
-    assert torch.allclose(carry.detail[..., :100], expected[..., :100], atol=1e-4)
+    # (the first and last columns differ a little: the keyframe moved along, and a Lanczos tap past
+    # its new edge reads the edge, not what the old keyframe had there)
+    assert torch.allclose(carry.detail[..., 4:96], expected[..., 4:96], atol=1e-3)
     crisp, soft = detail_sharpness(carry.detail), detail_sharpness(every_frame)
     assert crisp > 0.95 * detail_sharpness(expected) and soft < 0.7 * crisp, (crisp, soft)
 
@@ -85,16 +87,41 @@ def test_the_residual_follows_the_keyframe_and_a_hold_scales_both(photos):
     assert settled.gain == pytest.approx(1.2)
 
 
-def test_a_frame_becomes_the_keyframe_when_enough_of_it_was_revealed(photos):
+def test_a_frame_becomes_the_keyframe_when_enough_of_it_was_revealed_inside(photos):
+    # Something moved away and uncovered a block in the middle of the picture: a new keyframe.
     detail = crisp_detail(photos["rocket"])
     carry = ShotCarry.start(detail)
-    revealed_columns = int(128 * REKEY_SHARE) + 2
     keep = torch.ones(1, 1, 72, 128)
-    keep[..., -revealed_columns:] = 0
-    followed = carry.follow(shift(float(revealed_columns)), keep, 1.0)
-    settled = followed.settle(followed.detail, 1.0)
-    assert torch.equal(settled.key_detail, followed.detail) and not settled.flow_cur_to_key.any()
-    keep[..., : -revealed_columns + 4] = 1
-    keep[..., -revealed_columns + 4 :] = 0
+    keep[..., 20:52, 40:40 + int(128 * REKEY_SHARE * 72 / 32) + 4] = 0
+    followed = carry.follow(shift(0.0), keep, 1.0)
+    fresh = followed.detail + 0.01  # what the frame's dream made of it
+    settled = followed.settle(fresh, 1.0)
+    assert torch.equal(settled.key_detail, fresh) and not settled.flow_cur_to_key.any()
     few = carry.follow(shift(1.0), torch.where(torch.arange(128) < 128 - 4, 1.0, 0.0).expand(1, 1, 72, 128), 1.0)
     assert few.settle(few.detail, 1.0).key_detail is detail  # a few columns revealed: the same keyframe
+
+
+def test_the_keyframe_moves_along_with_a_pan_without_resampling(photos):
+    # A pan: what enters at the right edge is past the keyframe's edge. The keyframe moves a whole
+    # number of pixels (its old pixels copied, not resampled), the entered columns are filled in
+    # from the frame's detail and belong to the keyframe from then on.
+    detail = crisp_detail(photos["rocket"])
+    entered = int(128 * REKEY_SHARE) + 2
+    keep = torch.ones(1, 1, 72, 128)
+    keep[..., -entered:] = 0
+    step = entered + 0.5
+    followed = ShotCarry.start(detail).follow(shift(step), keep, 1.0)
+    dreamed = followed.detail.clone()
+    dreamed[..., -entered:] = crisp_detail(photos["coffee"])[..., -entered:]  # the entered columns' dream
+    settled = followed.settle(dreamed, 1.0)
+    whole = round(step)
+    assert torch.equal(settled.key_detail[..., : 128 - whole], detail[..., whole:])
+    assert torch.allclose(settled.flow_cur_to_key, torch.full_like(settled.flow_cur_to_key[:, :1], step - whole).expand(1, 2, 72, 128) * torch.tensor([1.0, 0.0]).view(1, 2, 1, 1))
+    assert torch.equal(settled.detail, dreamed) or torch.allclose(settled.detail, dreamed, atol=1e-6)
+    assert bool((settled.weight[..., -entered + 1 : -1] == 1).all())  # the entered columns are keyed now
+    # the next frames read the entered columns from the keyframe: crisp, not warped every frame
+    carry = settled
+    for _ in range(6):
+        carry = carry.follow(shift(0.5), torch.ones(1, 1, 72, 128), 1.0)
+        carry = carry.settle(carry.detail, 1.0)
+    assert torch.allclose(carry.detail[..., 8:-20], dreamed[..., 11:-17], atol=1e-3)
