@@ -134,13 +134,7 @@ class ShotCarry:
 
     def _past_edge(self, *, wrap_x: bool) -> Tensor:
         """``(1, 1, H, W)`` bool: the pixels whose place in the keyframe is outside it."""
-        h, w = self.weight.shape[-2:]
-        ys, xs = _grid(h, w, self.weight.device)
-        key_x, key_y = xs + self.flow_cur_to_key[:, 0:1], ys + self.flow_cur_to_key[:, 1:2]
-        outside = (key_y < 0) | (key_y > h - 1)
-        if not wrap_x:
-            outside |= (key_x < 0) | (key_x > w - 1)
-        return outside
+        return ~_inside(self.flow_cur_to_key, wrap_x=wrap_x)
 
     def _moved_along(self, detail: Tensor, past_edge: Tensor, *, wrap_x: bool) -> ShotCarry:
         """The keyframe moved a whole number of pixels with the picture, so what stays in it is
@@ -180,20 +174,12 @@ class ShotCarry:
         return ShotCarry(key, flow_cur_to_key, weight, self.gain, keyed, detail - keyed)
 
 
-def _grid(h: int, w: int, device: torch.device) -> tuple[Tensor, Tensor]:
-    """Pixel rows and columns, each ``(1, 1, H, W)`` float32."""
-    ys, xs = torch.meshgrid(
-        torch.arange(h, dtype=torch.float32, device=device),
-        torch.arange(w, dtype=torch.float32, device=device),
-        indexing="ij",
-    )
-    return ys[None, None], xs[None, None]
-
-
 def _inside(flow: Tensor, *, wrap_x: bool) -> Tensor:
-    """``(1, 1, H, W)`` bool: where ``x + flow(x)`` lands inside the picture."""
+    """``(1, 1, H, W)`` bool: where ``x + flow(x)`` (``flow`` ``(1, 2, H, W)`` in pixels) lands
+    inside the picture."""
     h, w = flow.shape[-2:]
-    ys, xs = _grid(h, w, flow.device)
+    ys = torch.arange(h, dtype=flow.dtype, device=flow.device).view(1, 1, h, 1)
+    xs = torch.arange(w, dtype=flow.dtype, device=flow.device).view(1, 1, 1, w)
     x, y = xs + flow[:, 0:1], ys + flow[:, 1:2]
     inside = (y >= 0) & (y <= h - 1)
     return inside if wrap_x else inside & (x >= 0) & (x <= w - 1)
