@@ -119,15 +119,21 @@ def detail_strength(dreamed: Tensor, source: Tensor) -> float:
     return float((dreamed - source).abs().mean())
 
 
-def hold_strength(dreamed: Tensor, source: Tensor, target: float) -> Tensor:
+def hold_strength(dreamed: Tensor, source: Tensor, target: float) -> tuple[Tensor, float]:
     """Scale the detail to ``target`` strength (see :func:`detail_strength`): down, or up by at
-    most ``MAX_RAISE``; clamped to [0, 1] (where raised)."""
+    most ``MAX_RAISE``; clamped to [0, 1] (where raised).
+
+    Returns:
+        The held frame, and the factor its strength changed by (1: unchanged).
+    """
     level = detail_strength(dreamed, source)
     if level == target or level == 0:
-        return dreamed
+        return dreamed, 1.0
     scale = min(target / level, MAX_RAISE)
     held = source + (dreamed - source) * scale
-    return held if scale < 1 else held.clamp(0, 1)
+    if scale >= 1:
+        held = held.clamp(0, 1)
+    return held, detail_strength(held, source) / level
 
 
 def _box(mask: Tensor, min_side: int) -> tuple[tuple[int, int], tuple[int, int]]:

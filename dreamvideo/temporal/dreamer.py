@@ -136,9 +136,7 @@ class TemporalDreamer:
         unit = self._previous.shot_strength if carried is not None else 0.0
         held = 1.0  # what the strength hold scaled a carried frame's detail by
         if carried is not None and unit > 0:
-            level = detail_strength(dreamed, source)
-            dreamed = hold_strength(dreamed, source, unit * scale)
-            held = detail_strength(dreamed, source) / level if level > 0 else 1.0
+            dreamed, held = hold_strength(dreamed, source, unit * scale)
         elif scale > 0:
             unit = detail_strength(dreamed, source) / scale
         self._hand_on(source, dreamed, unit, carried=carried, held=held)

@@ -176,7 +176,8 @@ class ShotCarry:
 
 def _inside(flow: Tensor, *, wrap_x: bool) -> Tensor:
     """``(1, 1, H, W)`` bool: where ``x + flow(x)`` (``flow`` ``(1, 2, H, W)`` in pixels) lands
-    inside the picture."""
+    inside the picture, between its edge pixels' centres (beyond them a sample repeats the edge).
+    The device twin of ``occlusion.from_inside``, which counts the edge pixels' outer halves in."""
     h, w = flow.shape[-2:]
     ys = torch.arange(h, dtype=flow.dtype, device=flow.device).view(1, 1, h, 1)
     xs = torch.arange(w, dtype=flow.dtype, device=flow.device).view(1, 1, 1, w)

@@ -57,15 +57,17 @@ def test_hold_strength_scales_to_the_target_and_raises_a_bounded_amount(frame):
     detail = torch.full_like(frame, 0.1) * torch.sign(0.5 - frame)
     dreamed = (frame + detail).clamp(0, 1)
     level = detail_strength(dreamed, frame)
-    lowered = hold_strength(dreamed, frame, level / 2)
+    lowered, lowered_by = hold_strength(dreamed, frame, level / 2)
     assert detail_strength(lowered, frame) == pytest.approx(level / 2, rel=1e-4)
-    raised = hold_strength(dreamed, frame, level * 1.2)
+    raised, _ = hold_strength(dreamed, frame, level * 1.2)
     assert detail_strength(raised, frame) == pytest.approx(level * 1.2, rel=1e-3)
-    at_most = hold_strength(dreamed, frame, level * 10)  # a frame far too weak is raised MAX_RAISE
+    at_most, _ = hold_strength(dreamed, frame, level * 10)  # a frame far too weak is raised MAX_RAISE
     assert detail_strength(at_most, frame) <= level * MAX_RAISE + 1e-6
     for held in (lowered, raised, at_most):
         assert held.min() >= 0 and held.max() <= 1
-    assert torch.equal(hold_strength(dreamed, frame, level), dreamed)
+    assert lowered_by == pytest.approx(0.5, rel=1e-4)
+    unchanged, factor = hold_strength(dreamed, frame, level)
+    assert torch.equal(unchanged, dreamed) and factor == 1.0
 
 
 def test_keep_is_sharp_where_content_enters_the_frame():
